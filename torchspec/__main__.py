@@ -1,0 +1,5 @@
+"""``python -m torchspec``: the same CLI as the ``torchspec`` console script."""
+
+from torchspec.cli import main
+
+raise SystemExit(main())

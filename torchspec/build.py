@@ -1,0 +1,111 @@
+"""Compiling a spec into ``torch.nn.Sequential``; saving and loading weights with the spec inside.
+
+This is the only place, with training, that imports torch. Each leaf becomes
+``torch.nn.<type>(**args)`` with the arguments the shape inference resolved, so the module is
+exactly what the table printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+from torchspec.errors import SpecError
+from torchspec.infer import LayerRow, ShapeReport, infer_shapes
+from torchspec.layers import Layer, Sequential
+from torchspec.spec import Spec, load_spec
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["build", "build_from_report", "load_model", "save_model", "verify_on_meta"]
+
+SPEC_METADATA_KEY = "torchspec.spec"
+FORMAT_METADATA_KEY = "torchspec.format"
+SpecSource = Spec | str | os.PathLike[str] | Mapping[str, Any]
+
+
+def build(
+    spec: SpecSource, *, seed: int | None = None, device: str | torch.device | None = None
+) -> torch.nn.Sequential:
+    """Compile a spec (path, mapping or Spec) into an initialised ``nn.Sequential``."""
+    return build_from_report(infer_shapes(spec), seed=seed, device=device)
+
+
+def build_from_report(
+    report: ShapeReport, *, seed: int | None = None, device: str | torch.device | None = None
+) -> torch.nn.Sequential:
+    import torch
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    rows = iter(report.rows)
+    with torch.device(device) if device is not None else nullcontext():
+        return _sequential(report.spec.layers, rows)
+
+
+def _sequential(layers: list[Layer], rows: Iterator[LayerRow]) -> torch.nn.Sequential:
+    import torch.nn as nn
+
+    seq = nn.Sequential()
+    for index, layer in enumerate(layers):
+        if isinstance(layer, Sequential):
+            child: nn.Module = _sequential(layer.layers, rows)
+        else:
+            row = next(rows)
+            child = getattr(nn, row.type)(**row.args)
+        seq.add_module(layer.name or str(index), child)
+    return seq
+
+
+def verify_on_meta(report: ShapeReport) -> tuple[int, ...]:
+    """Run the built module on the meta device (no memory) and check it gives the inferred shape."""
+    import torch
+
+    model = build_from_report(report, device="meta").eval()
+    with torch.no_grad():
+        out = model(torch.empty(report.input, device="meta"))
+    got = tuple(out.shape)
+    if got != tuple(report.output):
+        raise AssertionError(
+            f"torch computed output {list(got)} but torchspec inferred {list(report.output)}; "
+            "this is a torchspec bug, please report it with your spec"
+        )
+    return got
+
+
+def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str]) -> None:
+    """Write the weights as safetensors with the spec in the file's metadata (no pickle)."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {SPEC_METADATA_KEY: json.dumps(spec.to_data()), FORMAT_METADATA_KEY: "1"}
+    save_file(state, os.fspath(path), metadata=metadata)
+
+
+def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> torch.nn.Sequential:
+    """Rebuild a model from one .safetensors file written by ``torchspec build -o`` or training."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    file = os.fspath(path)
+    try:
+        with safe_open(file, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise SpecError.single(file, f"cannot read safetensors file: {exc}") from None
+    if SPEC_METADATA_KEY not in metadata:
+        raise SpecError.single(
+            file,
+            "this safetensors file carries no torchspec spec in its metadata",
+            hints=[
+                "write it with `torchspec build SPEC -o model.safetensors` or `torchspec train`"
+            ],
+        )
+    spec = load_spec(json.loads(metadata[SPEC_METADATA_KEY]))
+    model = build(spec)
+    model.load_state_dict(load_file(file, device="cpu"), strict=True)
+    return model.to(device) if device is not None else model

@@ -1,0 +1,65 @@
+"""Located problems: every user mistake becomes ``FILE:LINE:COL: error: MESSAGE`` plus hints.
+
+A :class:`Problem` knows where it is (file, 1-based line and column) and, when the source text is
+known, shows the offending line with a caret under the spot, the way a compiler does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Problem", "SpecError", "format_problems"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake at one place. ``line``/``col`` are 1-based; 0 means "unknown"."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    hints: tuple[str, ...] = ()
+    source_line: str | None = None
+
+    def format(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        out = [f"{where}: error: {self.message}"]
+        if self.source_line is not None and self.line:
+            gutter = f"{self.line:>5} | "
+            text = self.source_line.rstrip("\r\n").replace("\t", " ")
+            out.append(f"{gutter}{text}")
+            out.append(" " * (len(gutter) - 2) + "| " + " " * max(self.col - 1, 0) + "^")
+        out.extend(f"  hint: {hint}" for hint in self.hints)
+        return "\n".join(out)
+
+
+@dataclass
+class SpecError(Exception):
+    """A spec could not be loaded, validated or shape-checked. Carries every located problem."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        return format_problems(self.problems)
+
+    @classmethod
+    def single(
+        cls,
+        file: str,
+        message: str,
+        *,
+        line: int = 0,
+        col: int = 0,
+        hints: Sequence[str] = (),
+        source_line: str | None = None,
+    ) -> SpecError:
+        return cls([Problem(file, line, col, message, tuple(hints), source_line)])
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    return "\n".join(p.format() for p in problems)

@@ -1,0 +1,171 @@
+"""Shape inference by arithmetic: every layer's output shape, parameters and MACs, without torch.
+
+The walk feeds each layer the previous layer's output (batch included) and asks its shape rule.
+The first rule that fails becomes a located error naming the incoming shape and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torchspec.diagnose import where
+from torchspec.errors import SpecError
+from torchspec.layers import Layer, Sequential, Shape, ShapeError, fmt_shape
+from torchspec.layers.fields import INT64_MAX
+from torchspec.source import Path
+from torchspec.spec import Spec, load_spec, walk_layers
+
+__all__ = ["LayerRow", "ShapeReport", "infer_shapes"]
+
+BYTES_PER_ELEMENT = 4  # float32
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One leaf layer: ``path`` is its dotted name in ``named_modules()`` ("features.0")."""
+
+    path: str
+    data_path: Path
+    layer: Layer
+    input: Shape
+    output: Shape
+    params: int
+    buffers: int
+    macs: int
+    args: dict[str, Any]  # keyword arguments for torch.nn.<type>
+
+    @property
+    def type(self) -> str:
+        return self.layer.type_name()
+
+    @property
+    def summary(self) -> str:
+        from torchspec.layers import Inferred
+
+        return self.layer.summary(Inferred(self.output, args=self.args))
+
+
+@dataclass(frozen=True)
+class ShapeReport:
+    """The result of :func:`infer_shapes` for one spec and batch size."""
+
+    spec: Spec
+    batch: int
+    rows: list[LayerRow]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def input(self) -> Shape:
+        return (self.batch, *self.spec.input)
+
+    @property
+    def output(self) -> Shape:
+        return self.rows[-1].output if self.rows else self.input
+
+    @property
+    def params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def trainable_params(self) -> int:
+        return self.params  # a freshly built module trains every parameter
+
+    @property
+    def buffers(self) -> int:
+        return sum(r.buffers for r in self.rows)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    @property
+    def param_bytes(self) -> int:
+        return (self.params + self.buffers) * BYTES_PER_ELEMENT
+
+    @property
+    def activation_bytes(self) -> int:
+        """Memory of every layer's output for one forward pass of the batch (float32)."""
+        return sum(_numel(r.output) for r in self.rows) * BYTES_PER_ELEMENT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input": list(self.input),
+            "output": list(self.output),
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "macs": self.macs,
+            "layers": [
+                {
+                    "path": r.path,
+                    "type": r.type,
+                    "output": list(r.output),
+                    "params": r.params,
+                    "macs": r.macs,
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def _numel(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def infer_shapes(
+    spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch: int = 1
+) -> ShapeReport:
+    """Infer every layer's output shape for a batch of ``batch`` samples; raises SpecError."""
+    spec = load_spec(spec)
+    doc = spec.document
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= INT64_MAX:
+        raise SpecError.single(doc.file, f"batch must be an int >= 1, found {batch!r}")
+    shape: Shape = (batch, *spec.input)
+    came_from = "the spec's input"
+    rows: list[LayerRow] = []
+    for path, data_path, layer in walk_layers(spec.layers):
+        if isinstance(layer, Sequential):
+            continue
+        try:
+            out = layer.infer(shape)
+            if _numel(out.shape) > INT64_MAX:
+                raise ShapeError(
+                    f"the output {fmt_shape(out.shape)} has more elements than int64 holds"
+                )
+        except ShapeError as err:
+            incoming = f"{fmt_shape(shape)} ({came_from})"
+            message = f"{layer.type_name()} ({where(data_path)}): " + err.message.replace(
+                "{incoming}", incoming
+            )
+            node = _node(doc.data, data_path)
+            target = data_path
+            if err.field and isinstance(node, dict) and err.field in node:
+                target = (*data_path, err.field)
+            raise SpecError([doc.problem(target, message, err.hints)]) from None
+        args = layer.torch_args(out)
+        rows.append(
+            LayerRow(
+                path, data_path, layer, shape, out.shape, out.params, out.buffers, out.macs, args
+            )
+        )
+        shape = out.shape
+        came_from = f"after {layer.type_name()} at {where(data_path)}"
+    return ShapeReport(spec, batch, rows)
+
+
+def _node(data: Any, path: Path) -> Any:
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data

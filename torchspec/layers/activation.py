@@ -1,0 +1,117 @@
+"""Element-wise layers: activations and dropout. Shapes pass through unchanged."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, register
+from torchspec.layers.fields import Bool, Dim, Float, Probability
+
+
+class _Elementwise(Layer):
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        return Inferred(shape)
+
+
+class _Inplace(_Elementwise):
+    inplace: Bool = False
+
+
+@register
+class ReLU(_Inplace):
+    type: Literal["ReLU"] = "ReLU"
+
+
+@register
+class LeakyReLU(_Inplace):
+    type: Literal["LeakyReLU"] = "LeakyReLU"
+    negative_slope: Float = 0.01
+
+
+@register
+class ELU(_Inplace):
+    type: Literal["ELU"] = "ELU"
+    alpha: Float = 1.0
+
+
+@register
+class GELU(_Elementwise):
+    type: Literal["GELU"] = "GELU"
+    approximate: Literal["none", "tanh"] = "none"
+
+
+@register
+class SiLU(_Inplace):
+    type: Literal["SiLU"] = "SiLU"
+
+
+@register
+class Sigmoid(_Elementwise):
+    type: Literal["Sigmoid"] = "Sigmoid"
+
+
+@register
+class Tanh(_Elementwise):
+    type: Literal["Tanh"] = "Tanh"
+
+
+@register
+class Identity(_Elementwise):
+    type: Literal["Identity"] = "Identity"
+
+
+class _SoftmaxBase(_Elementwise):
+    dim: Dim | None = None
+
+    def infer(self, shape: Shape) -> Inferred:
+        if self.dim is not None and not -len(shape) <= self.dim < len(shape):
+            raise ShapeError(
+                f"dim {self.dim} is out of range for {{incoming}} (rank {len(shape)} with the "
+                f"batch); use a dim in [{-len(shape)}, {len(shape) - 1}], e.g. -1",
+                field="dim",
+            )
+        return Inferred(shape)
+
+
+@register
+class Softmax(_SoftmaxBase):
+    type: Literal["Softmax"] = "Softmax"
+
+
+@register
+class LogSoftmax(_SoftmaxBase):
+    type: Literal["LogSoftmax"] = "LogSoftmax"
+
+
+class _Dropout(_Elementwise):
+    p: Probability = 0.5
+    inplace: Bool = False
+
+
+@register
+class Dropout(_Dropout):
+    type: Literal["Dropout"] = "Dropout"
+
+
+@register
+class Dropout1d(_Dropout):
+    """Zeroes whole channels of (C, L) samples."""
+
+    type: Literal["Dropout1d"] = "Dropout1d"
+    sample_ranks = (2,)
+    sample_layout = "(C, L)"
+
+
+@register
+class Dropout2d(_Dropout):
+    type: Literal["Dropout2d"] = "Dropout2d"
+    sample_ranks = (3,)
+    sample_layout = "(C, H, W)"
+
+
+@register
+class Dropout3d(_Dropout):
+    type: Literal["Dropout3d"] = "Dropout3d"
+    sample_ranks = (4,)
+    sample_layout = "(C, D, H, W)"

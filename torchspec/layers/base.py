@@ -1,0 +1,189 @@
+"""The layer contract and the registry.
+
+A layer is one pydantic model: its fields are the torch constructor's keyword arguments (same names,
+same defaults), ``infer`` is its shape rule in pure Python, and ``torch.nn.<type>(**args)`` is how it
+becomes a module. Registering a class is all it takes to add a layer: the spec schema, the CLI, the
+builder and the registry-wide truth test pick it up.
+
+Shapes here always include the batch dimension, exactly as torch sees them: ``(N, C, D, H, W)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from torchspec.layers.fields import INT64_MAX
+
+__all__ = [
+    "REGISTRY",
+    "Inferred",
+    "Layer",
+    "ModuleName",
+    "Shape",
+    "ShapeError",
+    "checked_dim",
+    "expand",
+    "fmt_shape",
+    "prod",
+    "register",
+]
+
+Shape = tuple[int, ...]
+
+# A child name must work with add_module: no dots, not empty; we also keep it an identifier-like word.
+ModuleName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+
+
+class ShapeError(Exception):
+    """A shape rule failed. ``field`` names the parameter to point at (None: the layer itself).
+
+    ``message`` may contain ``{incoming}``, replaced by the incoming shape and where it came from.
+    """
+
+    def __init__(
+        self, message: str, *, field: str | None = None, hints: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.hints = tuple(hints)
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """What a shape rule computes for one layer on one input shape (batch included)."""
+
+    shape: Shape
+    params: int = 0  # trainable parameter elements
+    buffers: int = 0  # buffer elements (running statistics)
+    macs: int = 0  # multiply-accumulates of one forward pass over the whole batch
+    args: dict[str, Any] = field(default_factory=dict)  # values inferred for the constructor
+
+
+def fmt_shape(shape: Sequence[int], batch: bool = True) -> str:
+    """``[N, 64, 16]``: the batch dimension is written N in messages."""
+    items = ["N", *map(str, shape[1:])] if batch else [str(d) for d in shape]
+    return "[" + ", ".join(items) + "]"
+
+
+def expand(value: int | Sequence[int], rank: int) -> tuple[int, ...]:
+    """torch's ``_ntuple``: an int stands for the same value on every spatial dimension."""
+    if isinstance(value, int):
+        return (value,) * rank
+    return tuple(value)
+
+
+class Layer(BaseModel):
+    """Base of every layer. Subclasses declare ``type: Literal["Name"] = "Name"`` and their fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+    name: ModuleName | None = None
+
+    # Parameters shown without a keyword in the table, as torch's repr does (in_channels, out_channels).
+    positional: ClassVar[tuple[str, ...]] = ()
+    # Per-sample ranks this layer accepts (None: any). Conv3d: (4,) for (C, D, H, W).
+    sample_ranks: ClassVar[tuple[int, ...] | None] = None
+    sample_layout: ClassVar[str] = ""
+
+    @classmethod
+    def type_name(cls) -> str:
+        return str(cls.model_fields["type"].default)
+
+    # -- the shape rule ---------------------------------------------------------------------------
+    def infer(self, shape: Shape) -> Inferred:
+        """Output shape, parameter count and MACs for ``shape`` (batch included)."""
+        raise NotImplementedError
+
+    def check_rank(self, shape: Shape) -> None:
+        ranks = self.sample_ranks
+        if ranks is None or len(shape) - 1 in ranks:
+            return
+        want = " or ".join(str(r) for r in ranks)
+        layout = f" {self.sample_layout}" if self.sample_layout else ""
+        raise ShapeError(
+            f"expects a per-sample input of rank {want}{layout}, but the incoming shape is "
+            f"{{incoming}} (rank {len(shape) - 1} per sample)",
+            hints=[
+                "the spec's input is one sample without the batch dimension; "
+                "reshape with Flatten/Unflatten or change the input"
+            ],
+        )
+
+    def check_given(self, field: str, given: int | None, actual: int, what: str) -> int:
+        """An inferable parameter (in_channels, in_features, num_features): check it or infer it."""
+        if given is not None and given != actual:
+            raise ShapeError(
+                f"{field} is {given} but the incoming shape is {{incoming}} with {actual} {what}; "
+                f"set {field}: {actual} or leave it out",
+                field=field,
+            )
+        return actual
+
+    # -- how it becomes torch ---------------------------------------------------------------------
+    def torch_args(self, inferred: Inferred) -> dict[str, Any]:
+        """Keyword arguments for ``torch.nn.<type>``: what the user set plus what was inferred.
+
+        Unset parameters are left to torch, so torch's own defaults apply.
+        """
+        args = {k: _tuplify(getattr(self, k)) for k in self.model_fields_set if k not in _META}
+        args.update({k: _tuplify(v) for k, v in inferred.args.items()})
+        # torch's own order: positional values, then the window sizes, then the rest as declared
+        order = {
+            k: i for i, k in enumerate((*self.positional, *_SIZES_FIRST, *type(self).model_fields))
+        }
+        return dict(sorted(args.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+    def summary(self, inferred: Inferred) -> str:
+        """``Conv3d(3, 64, kernel_size=3, padding=1)``: positional values, then what was set."""
+        args = self.torch_args(inferred)
+        shown = [_show(args[k]) for k in self.positional if k in args]
+        shown += [f"{k}={_show(v)}" for k, v in args.items() if k not in self.positional]
+        return f"{self.type_name()}({', '.join(shown)})"
+
+    def data(self) -> dict[str, Any]:
+        """The layer as spec data (what the user wrote, with ``type`` first)."""
+        return {"type": self.type_name(), **self.model_dump(exclude_unset=True, exclude={"type"})}
+
+
+_META = frozenset({"type", "name"})
+_SIZES_FIRST = ("kernel_size", "stride", "padding", "output_padding", "dilation")
+
+
+def _tuplify(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(str, value)) + ")"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+L = TypeVar("L", bound=type[Layer])
+REGISTRY: dict[str, type[Layer]] = {}
+
+
+def register(cls: L) -> L:
+    """Add a layer class to the registry under its ``type`` name (the torch.nn class name)."""
+    name = cls.type_name()
+    if name in REGISTRY:
+        raise RuntimeError(f"layer type {name!r} registered twice")
+    REGISTRY[name] = cls
+    return cls
+
+
+def prod(values: Sequence[int]) -> int:
+    return math.prod(values)
+
+
+def checked_dim(value: int, what: str) -> int:
+    """A computed dimension must be positive and fit torch's int64."""
+    if value > INT64_MAX:
+        raise ShapeError(f"{what} would be {value}, beyond torch's int64 limit")
+    return value

@@ -1,0 +1,141 @@
+"""Normalisation: BatchNorm1d/2d/3d, LayerNorm, GroupNorm. Shapes pass through unchanged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import PlainValidator, ValidationInfo, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
+
+from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, prod, register
+from torchspec.layers.fields import Bool, PosFloat, PosInt, Probability, describe
+
+
+class _BatchNorm(Layer):
+    positional = ("num_features",)
+
+    num_features: PosInt | None = None
+    eps: PosFloat = 1e-5
+    momentum: Probability | None = 0.1
+    affine: Bool = True
+    track_running_stats: Bool = True
+
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        c = self.check_given("num_features", self.num_features, shape[1], "channels")
+        params = 2 * c if self.affine else 0
+        # running_mean, running_var and the num_batches_tracked counter
+        buffers = 2 * c + 1 if self.track_running_stats else 0
+        return Inferred(shape, params=params, buffers=buffers, args={"num_features": c})
+
+
+@register
+class BatchNorm1d(_BatchNorm):
+    type: Literal["BatchNorm1d"] = "BatchNorm1d"
+    sample_ranks = (1, 2)
+    sample_layout = "(C) or (C, L)"
+
+
+@register
+class BatchNorm2d(_BatchNorm):
+    type: Literal["BatchNorm2d"] = "BatchNorm2d"
+    sample_ranks = (3,)
+    sample_layout = "(C, H, W)"
+
+
+@register
+class BatchNorm3d(_BatchNorm):
+    type: Literal["BatchNorm3d"] = "BatchNorm3d"
+    sample_ranks = (4,)
+    sample_layout = "(C, D, H, W)"
+
+
+def _normalized_shape(value: Any) -> int | list[int]:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items
+    ):
+        raise PydanticCustomError(
+            "normalized_shape",
+            "normalized_shape must be an int >= 1 or a non-empty list of them, found {found}",
+            {"found": describe(value)},
+        )
+    return value  # type: ignore[no-any-return]
+
+
+NormalizedShape = Annotated[
+    Any,
+    PlainValidator(_normalized_shape),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+            ]
+        }
+    ),
+]
+
+
+@register
+class LayerNorm(Layer):
+    """Normalises over the trailing ``normalized_shape`` dimensions."""
+
+    type: Literal["LayerNorm"] = "LayerNorm"
+    positional: ClassVar[tuple[str, ...]] = ("normalized_shape",)
+
+    normalized_shape: NormalizedShape
+    eps: PosFloat = 1e-5
+    elementwise_affine: Bool = True
+    bias: Bool = True
+
+    def infer(self, shape: Shape) -> Inferred:
+        dims = self.normalized_shape
+        dims = list(dims) if isinstance(dims, list) else [dims]
+        tail = list(shape[len(shape) - len(dims) :]) if len(dims) < len(shape) else None
+        if tail != dims:
+            fit = list(shape[-len(dims) :]) if len(dims) < len(shape) else list(shape[-1:])
+            raise ShapeError(
+                f"normalized_shape {dims} must match the trailing dimensions of {{incoming}}; "
+                f"set normalized_shape: {fit}",
+                field="normalized_shape",
+            )
+        per = prod(dims)
+        params = (per + (per if self.bias else 0)) if self.elementwise_affine else 0
+        return Inferred(shape, params=params)
+
+
+@register
+class GroupNorm(Layer):
+    """Normalises channel groups; ``num_channels`` may be left out and is then inferred."""
+
+    type: Literal["GroupNorm"] = "GroupNorm"
+    positional: ClassVar[tuple[str, ...]] = ("num_groups", "num_channels")
+    sample_ranks = (1, 2, 3, 4, 5)
+
+    num_groups: PosInt
+    num_channels: PosInt | None = None
+    eps: PosFloat = 1e-5
+    affine: Bool = True
+
+    @field_validator("num_channels")
+    @classmethod
+    def _groups_divide(cls, value: int | None, info: ValidationInfo) -> int | None:
+        groups = info.data.get("num_groups")
+        if value is not None and groups is not None and value % groups:
+            raise PydanticCustomError(
+                "num_groups",
+                "num_groups={groups} must divide num_channels={channels}",
+                {"groups": groups, "channels": value},
+            )
+        return value
+
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        c = self.check_given("num_channels", self.num_channels, shape[1], "channels")
+        if c % self.num_groups:
+            raise ShapeError(
+                f"num_groups={self.num_groups} does not divide the {c} channels of {{incoming}}",
+                field="num_groups",
+            )
+        return Inferred(shape, params=2 * c if self.affine else 0, args={"num_channels": c})

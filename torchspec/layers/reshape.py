@@ -1,0 +1,162 @@
+"""Layers that change the layout: Flatten, Unflatten, Upsample."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, checked_dim, prod, register
+from torchspec.layers.fields import INT64_MAX, Bool, Dim, PosInt
+
+
+def _normalize(dim: int, rank: int, field: str) -> int:
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            f"{field} {dim} is out of range for {{incoming}} (rank {rank} with the batch); "
+            f"use a value in [{-rank}, {rank - 1}]",
+            field=field,
+        )
+    return dim % rank
+
+
+@register
+class Flatten(Layer):
+    """Merges dims ``start_dim..end_dim``; the default keeps the batch dimension (start_dim=1)."""
+
+    type: Literal["Flatten"] = "Flatten"
+    start_dim: Dim = 1
+    end_dim: Dim = -1
+
+    def infer(self, shape: Shape) -> Inferred:
+        start = _normalize(self.start_dim, len(shape), "start_dim")
+        end = _normalize(self.end_dim, len(shape), "end_dim")
+        if start > end:
+            raise ShapeError(
+                f"start_dim {self.start_dim} comes after end_dim {self.end_dim} for {{incoming}}",
+                field="start_dim",
+            )
+        merged = checked_dim(prod(shape[start : end + 1]), "the flattened dimension")
+        return Inferred((*shape[:start], merged, *shape[end + 1 :]))
+
+
+UnflattenItem = Annotated[int, Field(strict=True, ge=-1, le=INT64_MAX)]
+
+
+@register
+class Unflatten(Layer):
+    """Splits ``dim`` into ``unflattened_size`` (one entry may be -1, inferred)."""
+
+    type: Literal["Unflatten"] = "Unflatten"
+    positional: ClassVar[tuple[str, ...]] = ("dim", "unflattened_size")
+
+    dim: Dim
+    unflattened_size: Annotated[list[UnflattenItem], Field(min_length=1, max_length=8)]
+
+    @field_validator("unflattened_size")
+    @classmethod
+    def _one_unknown(cls, value: list[int]) -> list[int]:
+        if value.count(-1) > 1 or 0 in value:
+            raise PydanticCustomError(
+                "unflattened_size",
+                "unflattened_size takes positive sizes and at most one -1, found {found}",
+                {"found": value},
+            )
+        return value
+
+    def infer(self, shape: Shape) -> Inferred:
+        dim = _normalize(self.dim, len(shape), "dim")
+        sizes = list(self.unflattened_size)
+        known = prod([s for s in sizes if s != -1])
+        if -1 in sizes:
+            if shape[dim] % known:
+                raise ShapeError(
+                    f"unflattened_size {sizes} cannot split dimension {dim} of size {shape[dim]} "
+                    f"in {{incoming}}: {shape[dim]} is not a multiple of {known}",
+                    field="unflattened_size",
+                )
+            sizes[sizes.index(-1)] = shape[dim] // known
+        elif known != shape[dim]:
+            raise ShapeError(
+                f"unflattened_size {sizes} has {known} elements but dimension {dim} of "
+                f"{{incoming}} has {shape[dim]}; the product must match",
+                field="unflattened_size",
+            )
+        return Inferred((*shape[:dim], *sizes, *shape[dim + 1 :]))
+
+
+_MODE_RANKS = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}
+
+
+@register
+class Upsample(Layer):
+    """Resizes the spatial dims to ``size`` or by ``scale_factor`` (floor(L * scale))."""
+
+    type: Literal["Upsample"] = "Upsample"
+    sample_ranks = (2, 3, 4)
+    sample_layout = "(C, L), (C, H, W) or (C, D, H, W)"
+
+    size: PosInt | Annotated[list[PosInt], Field(min_length=1, max_length=3)] | None = None
+    scale_factor: (
+        Annotated[float, Field(gt=0, allow_inf_nan=False)]
+        | Annotated[
+            list[Annotated[float, Field(gt=0, allow_inf_nan=False)]],
+            Field(min_length=1, max_length=3),
+        ]
+        | None
+    ) = None
+    mode: Literal[
+        "nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact", "area"
+    ] = "nearest"
+    align_corners: Bool | None = None
+    recompute_scale_factor: Bool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Upsample:
+        if (self.size is None) == (self.scale_factor is None):
+            raise PydanticCustomError(
+                "upsample_size", "Upsample needs exactly one of size and scale_factor"
+            )
+        return self
+
+    @field_validator("align_corners")
+    @classmethod
+    def _interpolating_only(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value is not None and info.data.get("mode") not in _MODE_RANKS:
+            raise PydanticCustomError(
+                "align_corners",
+                "align_corners can only be set with mode linear, bilinear, bicubic or trilinear",
+            )
+        return value
+
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        spatial = shape[2:]
+        ranks = _MODE_RANKS.get(self.mode)
+        if ranks and len(shape) not in ranks:
+            raise ShapeError(
+                f"mode {self.mode!r} needs {ranks[0] - 2} spatial dimension(s) but {{incoming}} "
+                f"has {len(spatial)}",
+                field="mode",
+            )
+        wanted = self.size if self.size is not None else self.scale_factor
+        field = "size" if self.size is not None else "scale_factor"
+        if isinstance(wanted, list) and len(wanted) != len(spatial):
+            raise ShapeError(
+                f"{field} has {len(wanted)} entries but {{incoming}} has {len(spatial)} spatial "
+                f"dimension(s); give one per spatial dimension or a single value",
+                field=field,
+            )
+        per = wanted if isinstance(wanted, list) else [wanted] * len(spatial)
+        if self.size is not None:
+            out = [int(v) for v in per]  # type: ignore[arg-type]
+        else:
+            out = [math.floor(length * float(f)) for length, f in zip(spatial, per)]  # type: ignore[arg-type]
+        if any(o < 1 for o in out):
+            raise ShapeError(
+                f"scale_factor {wanted} shrinks {{incoming}} to {out}; use a larger scale_factor",
+                field=field,
+            )
+        return Inferred((*shape[:2], *(checked_dim(o, "output") for o in out)))

@@ -1,0 +1,463 @@
+"""Safe loading of spec files (YAML or JSON) into plain data, with the position of every node.
+
+No Python object is ever built from a YAML tag: the YAML *event* stream is assembled into
+dicts, lists and scalars with an explicit stack, so depth, size and alias expansion stay
+bounded. JSON is read by a small parser of its own, with the same positions and rules.
+Every failure is a :class:`~torchspec.errors.SpecError` located at a 1-based line/column.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from json.decoder import JSONDecodeError, scanstring  # type: ignore[attr-defined]
+from json.scanner import NUMBER_RE
+from typing import Any, Literal
+
+import yaml
+from yaml.resolver import Resolver
+
+from torchspec.errors import Problem, SpecError
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Document",
+    "Path",
+    "Pos",
+    "load_document",
+    "parse_document",
+]
+
+MAX_BYTES = 1_000_000  # file size limit
+MAX_DEPTH = 64  # nesting depth of mappings/sequences
+MAX_NODES = 100_000  # nodes produced, counting every alias expansion
+
+Path = tuple[str | int, ...]
+Format = Literal["yaml", "json"]
+
+_SHAPE = "a spec is a mapping with name, input and layers"
+_INT64 = 2**63 - 1
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STD = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_STD + t for t in ("str", "int", "float", "bool", "null"))
+_RESOLVER = Resolver()
+_PATTERNS = {tag: rx for rs in Resolver.yaml_implicit_resolvers.values() for tag, rx in rs}
+_BREAKS = {"yaml": re.compile(r"\r\n|[\r\n\x85\u2028\u2029]"), "json": re.compile("\n")}
+_KINDS = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer"}
+
+
+@dataclass(frozen=True)
+class Pos:
+    line: int  # 1-based
+    col: int  # 1-based
+
+
+@dataclass
+class Document:
+    """A parsed spec: plain ``data`` and where each node (and each mapping key) starts."""
+
+    file: str
+    text: str
+    data: Any
+    value_pos: dict[Path, Pos]
+    key_pos: dict[Path, Pos]
+    fmt: Format = "yaml"
+    _starts: list[int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def pos(self, path: Path, *, key: bool = False) -> Pos:
+        """Where ``path`` starts; an unknown path falls back to its nearest known ancestor."""
+        if key and path in self.key_pos:
+            return self.key_pos[path]
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.value_pos:
+                return self.value_pos[path[:end]]
+        return self.value_pos.get((), Pos(1, 1))
+
+    def line_text(self, line: int) -> str | None:
+        if self._starts is None:
+            self._starts = _line_starts(self.text, self.fmt)
+        if not 1 <= line <= len(self._starts):
+            return None
+        end = self._starts[line] if line < len(self._starts) else len(self.text)
+        return self.text[self._starts[line - 1] : end].rstrip("\r\n\x85\u2028\u2029")
+
+    def problem(
+        self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False
+    ) -> Problem:
+        return self.problem_at(self.pos(path, key=key), message, hints)
+
+    def problem_at(self, pos: Pos, message: str, hints: Sequence[str] = ()) -> Problem:
+        source = self.line_text(pos.line)
+        return Problem(self.file, pos.line, pos.col, message, tuple(hints), source)
+
+    def error_at(self, pos: Pos, message: str, *hints: str) -> SpecError:
+        return SpecError([self.problem_at(pos, message, hints)])
+
+
+def load_document(path: str | os.PathLike[str]) -> Document:
+    """Read a ``.yaml``, ``.yml`` or ``.json`` spec file (see :func:`parse_document`)."""
+    file = os.fspath(path)
+    ext = os.path.splitext(file)[1].lower()
+    if ext not in (".yaml", ".yml", ".json"):
+        shown = f"'{ext}'" if ext else "(none)"
+        message = f"unsupported extension {shown}; use .yaml, .yml or .json"
+        raise SpecError.single(file, message, line=1, col=1)
+    try:
+        info = os.stat(file)
+        problem = "is a directory" if stat.S_ISDIR(info.st_mode) else None
+        problem = problem or (None if stat.S_ISREG(info.st_mode) else "is not a file")
+        if not problem and info.st_size > MAX_BYTES:
+            problem = f"is {info.st_size} bytes; the limit is {MAX_BYTES}"
+        if problem:
+            raise SpecError.single(file, f"{file} {problem}", line=1, col=1)
+        with open(file, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        message = f"cannot read {file}: {exc.strerror or exc}"
+        raise SpecError.single(file, message, line=1, col=1) from None
+    return parse_document(raw, file, "json" if ext == ".json" else "yaml")
+
+
+def parse_document(text: str | bytes, file: str = "<spec>", fmt: Format = "yaml") -> Document:
+    """Parse ``text`` (bytes must be UTF-8) into a :class:`Document` holding a mapping."""
+    if len(text) > MAX_BYTES:
+        message = f"the spec is {len(text)} bytes; the limit is {MAX_BYTES}"
+        raise SpecError.single(file, message, line=1, col=1)
+    if isinstance(text, bytes):
+        text = _decode(text, file, fmt)
+    doc = Document(file, text.removeprefix("\ufeff"), None, {}, {}, fmt)
+    doc.data = _JsonParser(doc).parse() if fmt == "json" else _YamlBuilder(doc).build()
+    if not isinstance(doc.data, dict):
+        what = "empty" if doc.data is None else f"a {_kind(doc.data)}, not a mapping"
+        raise doc.error_at(doc.pos(()), f"the spec is {what}; {_SHAPE}")
+    return doc
+
+
+def _decode(raw: bytes, file: str, fmt: Format) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = raw[: exc.start].decode("utf-8")
+        doc = Document(file, raw.decode("utf-8", "replace"), None, {}, {}, fmt)
+        pos = _offset_pos(_line_starts(prefix, fmt), len(prefix))
+        message = f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x})"
+        raise doc.error_at(pos, message, "save the file as UTF-8") from None
+
+
+def _line_starts(text: str, fmt: Format) -> list[int]:
+    return [0, *(m.end() for m in _BREAKS[fmt].finditer(text))]
+
+
+def _offset_pos(starts: list[int], offset: int) -> Pos:
+    line = bisect_right(starts, offset)
+    return Pos(line, offset - starts[line - 1] + 1)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else _KINDS.get(type(value), type(value).__name__)
+
+
+def _int64(value: int | None, doc: Document, pos: Pos, text: str) -> int:
+    """``value`` if it fits int64 (``None``: too many digits to convert at all)."""
+    if value is None or abs(value) > _INT64:
+        shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
+        raise doc.error_at(pos, f"integer {shown} is out of range (int64)")
+    return value
+
+
+def _yaml_number(text: str, tag: str) -> int | float | None:
+    """A YAML 1.1 int or float, read as SafeConstructor does; ``None`` if a huge int."""
+    body = text.replace("_", "").lower()
+    sign = -1 if body.startswith("-") else 1
+    body = body.lstrip("+-")
+    if tag == _INT and body.startswith(("0b", "0x")):  # int() is linear in these bases
+        return sign * int(body[2:] or "0", 2 if body[1] == "b" else 16)
+    if tag == _INT and len(body) > 1 and body.startswith("0"):
+        return sign * int(body, 8)
+    if body in (".inf", ".nan"):
+        return sign * math.inf if body == ".inf" else math.nan
+    if tag == _INT and len(body.partition(":")[0]) > 30:
+        return None  # never hand int() a huge decimal string
+    total: int | float = 0
+    for part in body.split(":"):  # "1:30" is 90 (base 60) in YAML 1.1
+        total = total * 60 + (int(part) if tag == _INT else float(part))
+        if total > _INT64 and tag == _INT:
+            return None
+    return sign * total
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    return [_clone(v) for v in value] if isinstance(value, list) else value
+
+
+@dataclass
+class _Frame:
+    path: Path
+    value: dict[str, Any] | list[Any]
+    start: int  # node count before this collection
+    anchor: str | None
+    height: int = 0  # of the tallest child
+    key: str | None = None  # a mapping's key that waits for its value
+
+
+class _YamlBuilder:
+    """Builds plain data from YAML events with an explicit stack, counting every node."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc, self.count, self.root = doc, 0, None
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int, int]] = {}  # value, size, height
+
+    def build(self) -> Any:
+        doc, documents = self.doc, 0
+        bad = yaml.reader.Reader.NON_PRINTABLE.search(doc.text)
+        if bad:
+            pos = _offset_pos(_line_starts(doc.text, "yaml"), bad.start())
+            raise doc.error_at(pos, f"character U+{ord(bad[0]):04X} is not allowed")
+        try:
+            for event in yaml.parse(doc.text, Loader=_LOADER):
+                if isinstance(event, yaml.DocumentStartEvent):
+                    documents += 1
+                    if documents > 1:
+                        message = "a spec file holds one YAML document; this is a second"
+                        raise doc.error_at(_pos(event.start_mark), message)
+                elif isinstance(event, yaml.NodeEvent):
+                    self._node(event, _pos(event.start_mark))
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    frame = self.stack.pop()
+                    size = (frame.value, self.count - frame.start, frame.height + 1)
+                    if frame.anchor is not None:
+                        self.anchors[frame.anchor] = size
+                    self._attach(frame.value, frame.height + 1)
+        except yaml.MarkedYAMLError as exc:
+            pos = _pos(exc.problem_mark or exc.context_mark)
+            hints = ["indent with spaces, not tabs"] * ("\t" in (doc.line_text(pos.line) or ""))
+            if exc.context and exc.context_mark and exc.context_mark.line + 1 != pos.line:
+                hints.append(f"{exc.context} at line {exc.context_mark.line + 1}")
+            raise doc.error_at(pos, f"invalid YAML: {exc.problem or exc.context}", *hints) from None
+        except yaml.YAMLError as exc:
+            raise doc.error_at(Pos(1, 1), f"invalid YAML: {exc}") from None
+        return self.root
+
+    def _count(self, n: int, pos: Pos, alias: bool) -> None:
+        self.count += n
+        if self.count > MAX_NODES:
+            what = f"has more than {MAX_NODES} nodes"
+            if alias:
+                what = f"expands to more than {MAX_NODES} nodes (alias bomb?)"
+            raise self.doc.error_at(pos, f"document {what}")
+
+    def _node(self, event: yaml.NodeEvent, pos: Pos) -> None:
+        doc, parent = self.doc, self.stack[-1] if self.stack else None
+        as_key = parent is not None and isinstance(parent.value, dict) and parent.key is None
+        if isinstance(event, yaml.AliasEvent):
+            value, height = self._alias(event.anchor or "", pos)
+        elif isinstance(event, yaml.ScalarEvent):
+            if as_key and event.tag is None and event.implicit[0] and event.value == "<<":
+                message = "merge keys ('<<') are not supported"
+                raise doc.error_at(pos, message, "write the keys out in full")
+            self._count(1, pos, False)
+            value, height = self._scalar(event, pos), 0
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (value, 1, 0)
+        elif as_key:
+            raise doc.error_at(pos, "keys must be strings, not collections")
+        if parent is not None and as_key:
+            self._key(value, event, parent, pos)
+            return
+        path: Path = () if parent is None else (*parent.path, parent.key or len(parent.value))
+        doc.value_pos[path] = pos
+        if isinstance(event, yaml.CollectionStartEvent):
+            self._count(1, pos, False)
+            if len(self.stack) >= MAX_DEPTH:
+                raise doc.error_at(pos, f"nesting is deeper than {MAX_DEPTH} levels")
+            is_map = isinstance(event, yaml.MappingStartEvent)
+            if event.tag not in (None, "!", _STD + ("map" if is_map else "seq")):
+                raise self._tag_error(event.tag, pos)
+            empty: dict[str, Any] | list[Any] = {} if is_map else []
+            self.stack.append(_Frame(path, empty, self.count - 1, event.anchor))
+        else:
+            self._attach(value, height)
+
+    def _alias(self, name: str, pos: Pos) -> tuple[Any, int]:
+        if name not in self.anchors:
+            inside = any(frame.anchor == name for frame in self.stack)
+            why = "is inside its own anchor" if inside else "is not defined before it"
+            raise self.doc.error_at(pos, f"alias *{name} {why}")
+        value, size, height = self.anchors[name]
+        self._count(size, pos, True)  # O(1): sizes were counted when the anchor closed
+        if len(self.stack) + height > MAX_DEPTH:
+            message = f"nesting is deeper than {MAX_DEPTH} levels (via alias *{name})"
+            raise self.doc.error_at(pos, message)
+        return _clone(value), height
+
+    def _key(self, key: Any, event: yaml.NodeEvent, frame: _Frame, pos: Pos) -> None:
+        if not isinstance(key, str):
+            text = event.value if isinstance(event, yaml.ScalarEvent) else ""
+            hints = [f"quote it: '{text}'"] if text else []
+            raise self.doc.error_at(pos, f"keys must be strings, not {_kind(key)}", *hints)
+        path = (*frame.path, key)
+        if key in frame.value:
+            first = self.doc.key_pos[path].line
+            raise self.doc.error_at(pos, f"duplicate key '{key}' (first at line {first})")
+        self.doc.key_pos[path] = pos
+        frame.key = key
+
+    def _attach(self, value: Any, height: int) -> None:
+        if not self.stack:
+            self.root = value
+            return
+        parent = self.stack[-1]
+        parent.height = max(parent.height, height)
+        if isinstance(parent.value, list):
+            parent.value.append(value)
+        elif parent.key is not None:
+            parent.value[parent.key], parent.key = value, None
+
+    def _scalar(self, event: yaml.ScalarEvent, pos: Pos) -> Any:
+        text, tag = event.value, event.tag
+        if tag is None or tag == "!":
+            tag = _RESOLVER.resolve(yaml.ScalarNode, text, event.implicit)
+        elif tag not in (_STR, _INT, _FLOAT, _BOOL, _NULL):
+            raise self._tag_error(tag, pos)
+        elif tag != _STR and not _PATTERNS[tag].match(text):
+            if not (tag == _FLOAT and _PATTERNS[_INT].match(text)):  # !!float 1 is fine
+                message = f"'{text[:40]}' is not a valid !!{tag.removeprefix(_STD)}"
+                raise self.doc.error_at(pos, message)
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return text.lower() in ("yes", "true", "on")
+        if tag in (_INT, _FLOAT):
+            number = _yaml_number(text, _INT if _PATTERNS[_INT].match(text) else _FLOAT)
+            if number is None or isinstance(number, int):
+                number = _int64(number, self.doc, pos, text)
+            return float(number) if tag == _FLOAT else number
+        return text  # str; timestamps, '=' and '<<' values also stay as written
+
+    def _tag_error(self, tag: str | None, pos: Pos) -> SpecError:
+        shown = "!!" + tag.removeprefix(_STD) if tag and tag.startswith(_STD) else tag
+        message = f"tags are not allowed; a spec holds plain data (found '{shown}')"
+        return self.doc.error_at(pos, message)
+
+
+def _pos(mark: Any) -> Pos:
+    return Pos(mark.line + 1, mark.column + 1) if mark else Pos(1, 1)
+
+
+class _JsonParser:
+    """Recursive descent (at most MAX_DEPTH deep) recording every node's position."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc, self.text, self.i, self.count = doc, doc.text, 0, 0
+        self.starts = _line_starts(doc.text, "json")
+
+    def parse(self) -> Any:
+        if self._skip() == "":
+            return None
+        value = self._value((), 0)
+        if self._skip():
+            raise self._fail(f"unexpected {self._found()} after the document")
+        return value
+
+    def _fail(self, message: str, *hints: str, at: int | None = None) -> SpecError:
+        pos = _offset_pos(self.starts, self.i if at is None else at)
+        return self.doc.error_at(pos, message, *hints)
+
+    def _skip(self) -> str:
+        """Skip whitespace; return the next character ('' at the end)."""
+        while self.text[self.i : self.i + 1] in (" ", "\t", "\r", "\n"):
+            self.i += 1
+        return self.text[self.i : self.i + 1]
+
+    def _found(self) -> str:
+        return repr(self.text[self.i]) if self.i < len(self.text) else "end of file"
+
+    def _value(self, path: Path, depth: int) -> Any:
+        char, start, text = self._skip(), self.i, self.text
+        pos = self.doc.value_pos[path] = _offset_pos(self.starts, start)
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self._fail(f"document has more than {MAX_NODES} nodes")
+        if char in ("{", "["):
+            if depth >= MAX_DEPTH:
+                raise self._fail(f"nesting is deeper than {MAX_DEPTH} levels")
+            self.i += 1
+            return (self._object if char == "{" else self._array)(path, depth + 1)
+        if char == '"':
+            return self._string()
+        for word, literal in (("true", True), ("false", False), ("null", None)):
+            if text.startswith(word, start):
+                self.i += len(word)
+                return literal
+        if text.startswith(("NaN", "Infinity", "-Infinity"), start):
+            raise self._fail("NaN and Infinity are not valid JSON numbers")
+        match = NUMBER_RE.match(text, start)
+        if not match or not match[0].isascii():
+            raise self._fail(f"expected a value, found {self._found()}")
+        self.i = match.end()
+        integer, frac, exp = match.groups()
+        if frac or exp:
+            return float(match[0])
+        return _int64(None if len(integer) > 31 else int(integer), self.doc, pos, integer)
+
+    def _string(self) -> str:
+        try:
+            value, self.i = scanstring(self.text, self.i + 1, True)
+        except JSONDecodeError as exc:
+            reason = exc.msg.removesuffix(" at").removesuffix(" starting").lower()
+            raise self._fail(f"invalid string: {reason}", at=exc.pos) from None
+        return str(value)
+
+    def _object(self, path: Path, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        while not self._close(result, "}"):
+            if self._skip() != '"':
+                found = self._found()
+                raise self._fail(f"keys must be strings in double quotes, found {found}")
+            key_at = _offset_pos(self.starts, self.i)
+            key = self._string()
+            if key in result:
+                first = self.doc.key_pos[(*path, key)].line
+                message = f"duplicate key '{key}' (first at line {first})"
+                raise self.doc.error_at(key_at, message)
+            self.doc.key_pos[(*path, key)] = key_at
+            if self._skip() != ":":
+                raise self._fail(f"expected ':' after the key, found {self._found()}")
+            self.i += 1
+            result[key] = self._value((*path, key), depth)
+        return result
+
+    def _array(self, path: Path, depth: int) -> list[Any]:
+        result: list[Any] = []
+        while not self._close(result, "]"):
+            result.append(self._value((*path, len(result)), depth))
+        return result
+
+    def _close(self, items: Sized, closer: str) -> bool:
+        """Before an item: True (consumed) at the closing bracket, else step over a ','."""
+        char = self._skip()
+        if char == closer and not items:
+            self.i += 1
+            return True
+        if not items:
+            return False
+        if char == closer:
+            self.i += 1
+            return True
+        if char != ",":
+            raise self._fail(f"expected ',' or '{closer}', found {self._found()}")
+        comma, self.i = self.i, self.i + 1
+        if self._skip() == closer:
+            hint = "JSON allows no comma after the last item"
+            raise self._fail(f"trailing comma before '{closer}'", hint, at=comma)
+        return False
