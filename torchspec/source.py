@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass, field
 from json.decoder import JSONDecodeError, scanstring  # type: ignore[attr-defined]
 from json.scanner import NUMBER_RE
@@ -50,7 +50,8 @@ _STR, _INT, _FLOAT, _BOOL, _NULL = (_STD + t for t in ("str", "int", "float", "b
 _RESOLVER = Resolver()
 _PATTERNS = {tag: rx for rs in Resolver.yaml_implicit_resolvers.values() for tag, rx in rs}
 _BREAKS = {"yaml": re.compile(r"\r\n|[\r\n\x85\u2028\u2029]"), "json": re.compile("\n")}
-_KINDS = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer"}
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+_KINDS = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,7 @@ class Document:
         end = self._starts[line] if line < len(self._starts) else len(self.text)
         return self.text[self._starts[line - 1] : end].rstrip("\r\n\x85\u2028\u2029")
 
-    def problem(
-        self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False
-    ) -> Problem:
+    def problem(self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False) -> Problem:
         return self.problem_at(self.pos(path, key=key), message, hints)
 
     def problem_at(self, pos: Pos, message: str, hints: Sequence[str] = ()) -> Problem:
@@ -110,17 +109,17 @@ def load_document(path: str | os.PathLike[str]) -> Document:
         message = f"unsupported extension {shown}; use .yaml, .yml or .json"
         raise SpecError.single(file, message, line=1, col=1)
     try:
-        info = os.stat(file)
-        problem = "is a directory" if stat.S_ISDIR(info.st_mode) else None
-        problem = problem or (None if stat.S_ISREG(info.st_mode) else "is not a file")
+        info = os.stat(file)  # refuse before reading: directories, devices, huge files
+        problem = "this is a directory" if stat.S_ISDIR(info.st_mode) else None
+        problem = problem or (None if stat.S_ISREG(info.st_mode) else "this is not a regular file")
         if not problem and info.st_size > MAX_BYTES:
-            problem = f"is {info.st_size} bytes; the limit is {MAX_BYTES}"
+            problem = f"the file is {info.st_size} bytes; the limit is {MAX_BYTES}"
         if problem:
-            raise SpecError.single(file, f"{file} {problem}", line=1, col=1)
+            raise SpecError.single(file, f"cannot read the spec: {problem}", line=1, col=1)
         with open(file, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        message = f"cannot read {file}: {exc.strerror or exc}"
+        message = f"cannot read the spec: {exc.strerror or exc}"
         raise SpecError.single(file, message, line=1, col=1) from None
     return parse_document(raw, file, "json" if ext == ".json" else "yaml")
 
@@ -135,7 +134,9 @@ def parse_document(text: str | bytes, file: str = "<spec>", fmt: Format = "yaml"
     doc = Document(file, text.removeprefix("\ufeff"), None, {}, {}, fmt)
     doc.data = _JsonParser(doc).parse() if fmt == "json" else _YamlBuilder(doc).build()
     if not isinstance(doc.data, dict):
-        what = "empty" if doc.data is None else f"a {_kind(doc.data)}, not a mapping"
+        kind = _kind(doc.data)
+        article = "an" if kind[0] in "aeiou" else "a"
+        what = "empty" if doc.data is None else f"{article} {kind}, not a mapping"
         raise doc.error_at(doc.pos(()), f"the spec is {what}; {_SHAPE}")
     return doc
 
@@ -229,18 +230,18 @@ class _YamlBuilder:
                     documents += 1
                     if documents > 1:
                         message = "a spec file holds one YAML document; this is a second"
-                        raise doc.error_at(_pos(event.start_mark), message)
+                        raise doc.error_at(_pos(event.start_mark), message, "remove the second '---'")
                 elif isinstance(event, yaml.NodeEvent):
                     self._node(event, _pos(event.start_mark))
                 elif isinstance(event, yaml.CollectionEndEvent):
                     frame = self.stack.pop()
-                    size = (frame.value, self.count - frame.start, frame.height + 1)
-                    if frame.anchor is not None:
-                        self.anchors[frame.anchor] = size
+                    if frame.anchor is not None:  # remember the subtree's size once, for O(1) aliases
+                        self.anchors[frame.anchor] = (frame.value, self.count - frame.start, frame.height + 1)
                     self._attach(frame.value, frame.height + 1)
         except yaml.MarkedYAMLError as exc:
             pos = _pos(exc.problem_mark or exc.context_mark)
-            hints = ["indent with spaces, not tabs"] * ("\t" in (doc.line_text(pos.line) or ""))
+            tabs = "\t" in (doc.line_text(pos.line) or "")
+            hints = ["indent with spaces, not tabs"] if tabs else []
             if exc.context and exc.context_mark and exc.context_mark.line + 1 != pos.line:
                 hints.append(f"{exc.context} at line {exc.context_mark.line + 1}")
             raise doc.error_at(pos, f"invalid YAML: {exc.problem or exc.context}", *hints) from None
@@ -274,7 +275,9 @@ class _YamlBuilder:
         if parent is not None and as_key:
             self._key(value, event, parent, pos)
             return
-        path: Path = () if parent is None else (*parent.path, parent.key or len(parent.value))
+        path: Path = ()
+        if parent is not None:
+            path = (*parent.path, len(parent.value) if parent.key is None else parent.key)
         doc.value_pos[path] = pos
         if isinstance(event, yaml.CollectionStartEvent):
             self._count(1, pos, False)
@@ -375,8 +378,7 @@ class _JsonParser:
 
     def _skip(self) -> str:
         """Skip whitespace; return the next character ('' at the end)."""
-        while self.text[self.i : self.i + 1] in (" ", "\t", "\r", "\n"):
-            self.i += 1
+        self.i = _JSON_SPACE.match(self.text, self.i).end()  # type: ignore[union-attr]  # '*' always matches
         return self.text[self.i : self.i + 1]
 
     def _found(self) -> str:
@@ -408,7 +410,8 @@ class _JsonParser:
         integer, frac, exp = match.groups()
         if frac or exp:
             return float(match[0])
-        return _int64(None if len(integer) > 31 else int(integer), self.doc, pos, integer)
+        number = None if len(integer.lstrip("-")) > 30 else int(integer)  # no int() of huge strings
+        return _int64(number, self.doc, pos, integer)
 
     def _string(self) -> str:
         try:
@@ -431,6 +434,7 @@ class _JsonParser:
                 message = f"duplicate key '{key}' (first at line {first})"
                 raise self.doc.error_at(key_at, message)
             self.doc.key_pos[(*path, key)] = key_at
+            self.count += 1  # keys are nodes too, as in YAML
             if self._skip() != ":":
                 raise self._fail(f"expected ':' after the key, found {self._found()}")
             self.i += 1
@@ -446,14 +450,11 @@ class _JsonParser:
     def _close(self, items: Sized, closer: str) -> bool:
         """Before an item: True (consumed) at the closing bracket, else step over a ','."""
         char = self._skip()
-        if char == closer and not items:
+        if char == closer:
             self.i += 1
             return True
         if not items:
             return False
-        if char == closer:
-            self.i += 1
-            return True
         if char != ",":
             raise self._fail(f"expected ',' or '{closer}', found {self._found()}")
         comma, self.i = self.i, self.i + 1

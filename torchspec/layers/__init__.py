@@ -66,4 +66,4 @@ AnyLayer = Annotated[
     BeforeValidator(_bare_name),
 ]
 
-Sequential.model_rebuild()
+# Sequential resolves AnyLayer lazily (defer_build): building it here would build the union twice.
