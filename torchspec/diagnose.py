@@ -1,25 +1,64 @@
 """Turns pydantic's validation errors into located, readable problems.
 
-pydantic reports ``loc`` paths through the model (with union tags such as ``"Conv3d"`` inside);
-here each is walked against the user's data to find the node the user wrote, then its position in
-the file. Messages name the rule, what was found and the fix; unknown names get suggestions.
+pydantic reports ``loc`` paths through the model (with union tags such as ``"Conv3d"`` and union
+member labels such as ``"list[constrained-int]"`` inside); here each is walked against the user's
+data to find the node the user wrote, then its position in the file. Messages name the rule, what
+was found and the fix, in the user's words rather than pydantic's ("kernel_size must be an int >= 1
+..., found `no`, which YAML 1.1 reads as false"); unknown names get did-you-mean suggestions.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import re
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from torchspec.errors import Problem
-from torchspec.layers.fields import describe
+from pydantic_core import core_schema
 
-__all__ = ["DocumentLike", "problems_from_errors", "suggest", "where"]
+from torchspec.errors import Problem
+from torchspec.layers.fields import INT64_MAX, describe
+
+__all__ = ["DocumentLike", "problems_from_errors", "quote", "sort_problems", "suggest", "where"]
 
 Path = tuple[str | int, ...]
+FieldsOf = Callable[[str | None], "Iterable[str] | None"]
+
+_BUILTIN_KINDS = frozenset(typing.get_args(core_schema.ErrorType))
+# What each type error asks for, for "must be an int or a list" when every union member fails.
+_NOUNS = {
+    "int_type": "an int",
+    "int_parsing": "an int",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "none_required": "null",
+}
+_YAML_BOOL_WORDS = frozenset(
+    w for word in ("yes", "no", "on", "off") for w in (word, word.title(), word.upper())
+)
+_LAYER_EXAMPLES = {
+    "yaml": "`- ReLU` or `- {type: Linear, out_features: 10}`",
+    "json": '`"ReLU"` or `{"type": "Linear", "out_features": 10}`',
+}
+_SPEC_SHAPE = "a spec has `name:`, `input:` (one sample's shape, e.g. [3, 32, 32]) and `layers:` (a list)"
 
 
 class DocumentLike(Protocol):
+    """What diagnose needs from a document: the data and located problems.
+
+    A :class:`~torchspec.source.Document` also offers ``value_pos``/``line_text``/``fmt``; when
+    present they let messages quote the word the user typed (``no`` rather than "false").
+    """
+
     file: str
     data: Any
 
@@ -28,145 +67,550 @@ class DocumentLike(Protocol):
     ) -> Problem: ...
 
 
+# -- small helpers (also used by spec.py, infer.py and the train section) -------------------------
+
+
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The closest known name, case-insensitively ("relu" -> "ReLU", "Conv4d" -> "Conv3d")."""
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
     if word.lower() in lowered:
         return lowered[word.lower()]
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.7)
     return lowered[close[0]] if close else None
 
 
-def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[Path, Path]:
-    """Split ``loc`` into the path that exists in ``data`` and what is left (a missing key).
-
-    Union tags and union-member labels in ``loc`` are skipped: they are not in the data.
-    """
-    path: list[str | int] = []
-    node = data
-    rest = list(loc)
-    while rest:
-        step = rest[0]
-        if (isinstance(node, dict) and isinstance(step, str) and step in node) or (
-            isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
-        ):
-            node = node[step]
-        elif isinstance(node, dict) and isinstance(step, str) and node.get("type") == step:
-            rest.pop(0)  # the discriminated-union tag
-            continue
-        elif isinstance(node, str) and step == node:
-            rest.pop(0)  # a bare layer name standing for {type: name}
-            continue
-        else:
-            break
-        path.append(step)
-        rest.pop(0)
-    if not isinstance(node, (dict, list)):
-        rest = []  # labels of union members below a scalar, e.g. ('int',) or ('list[int]',)
-    return tuple(path), tuple(rest)
-
-
-def _owner_type(data: Any, path: Path) -> str | None:
-    node = data
-    owner = None
-    for step in path:
-        if isinstance(node, dict) and isinstance(node.get("type"), str):
-            owner = node["type"]
-        node = node[step]  # type: ignore[index]
-    if isinstance(node, dict) and isinstance(node.get("type"), str):
-        owner = node["type"]
-    return owner
-
-
 def where(path: Path) -> str:
+    """``layers[0].layers[3]``; the root is "spec"."""
     text = ""
     for step in path:
         text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
     return text or "spec"
 
 
-def problems_from_errors(doc: DocumentLike, errors: list[Any], fields_of: Any) -> list[Problem]:
-    """``fields_of(type_name)`` lists a layer type's parameters (for did-you-mean), or None."""
-    from torchspec.layers import REGISTRY
+def quote(text: str, limit: int = 60) -> str:
+    """``'name'`` for a user-written name in a message: escaped if odd, shortened if long."""
+    shown = text if len(text) <= limit else f"{text[: limit - 15]}...{text[-10:]}"
+    return f"'{shown}'" if shown.isprintable() and "'" not in shown else repr(shown)
+
+
+def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """File order (line, column); unlocated problems keep their order, after located ones."""
+    return sorted(problems, key=lambda p: (p.line == 0, p.line, p.col))
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    guess = suggest(word, choices)
+    if guess is None or guess == word:
+        return None
+    if guess.lower() == word.lower():
+        return f"names are case-sensitive: did you mean '{guess}'?"
+    return f"did you mean '{guess}'?"
+
+
+def _found(value: Any) -> str:
+    shown = describe(value)
+    return shown if len(shown) <= 80 else f"{shown[:60]}...{shown[-12:]}"
+
+
+def _node(data: Any, path: Path) -> Any:
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _tag(node: Any) -> str | None:
+    """A layer's type name: the ``type`` of a mapping, or a bare name like ``- ReLU``."""
+    if isinstance(node, dict):
+        tag = node.get("type")
+        return tag if isinstance(tag, str) else None
+    return node if isinstance(node, str) else None
+
+
+# -- walking pydantic's loc against the data ------------------------------------------------------
+
+
+def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[Path, Path | None]:
+    """The path of the node ``loc`` names in ``data``, and where a union member label was skipped.
+
+    Discriminated-union tags (``"Conv3d"`` for ``{type: Conv3d}`` or a bare ``Conv3d``) and labels
+    of union members (``"constrained-int"``, ``"list[...]"``) are not in the data: they are skipped.
+    The walk stops at the first step the data does not have.
+    """
+    path: list[str | int] = []
+    node, tagged, union_root = data, False, None
+    for step in loc:
+        if not tagged and isinstance(step, str) and step == _tag(node):
+            tagged = True  # the discriminated-union tag, once per node
+        elif _has(node, step):
+            node, tagged = node[step], False
+            path.append(step)
+        elif isinstance(step, str) and not isinstance(node, dict):
+            if union_root is None:
+                union_root = tuple(path)  # a union member's label below a list or a scalar
+        elif isinstance(step, str) and isinstance(node, dict) and ("[" in step or "-" in step):
+            if union_root is None:
+                union_root = tuple(path)  # e.g. "function-plain[...]" or "nullable[int]"
+        else:
+            break
+    return tuple(path), union_root
+
+
+def _has(node: Any, step: str | int) -> bool:
+    if isinstance(node, dict):
+        return isinstance(step, str) and step in node
+    return isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+
+
+def _owner(data: Any, path: Path) -> tuple[str | None, Path]:
+    """The innermost layer on ``path`` (a mapping with a ``type``, or a bare name in a list)."""
+    node, owner = data, None
+    owner_path: Path = ()
+    for end, step in enumerate(path, 1):
+        node = _node(node, (step,))
+        if (isinstance(node, dict) and _tag(node)) or (isinstance(step, int) and isinstance(node, str)):
+            owner, owner_path = _tag(node), path[:end]
+    return owner, owner_path
+
+
+def _subject(data: Any, path: Path) -> tuple[str, str, str | None]:
+    """(label prefix like "Conv3d (layers[0]): ", field text like "kernel_size", owner type)."""
+    owner, owner_path = _owner(data, path[:-1] if path else path)
+    if owner is None or not path:
+        return "", where(path), None
+    inner = path[len(owner_path) :]
+    return f"{owner} ({where(owner_path)}): ", where(inner), owner
+
+
+def _token(doc: Any, path: Path) -> str | None:
+    """The scalar the user typed at ``path`` (``no`` for a YAML false), when the text is known."""
+    positions = getattr(doc, "value_pos", None)
+    if not positions or path not in positions:
+        return None
+    pos = positions[path]
+    line = doc.line_text(pos.line) if hasattr(doc, "line_text") else None
+    if not line:
+        return None
+    match = re.match(r"[^\s,\]\}#]*", line[pos.col - 1 :])
+    return match[0] if match else None
+
+
+def _is_yaml(doc: Any) -> bool:
+    return getattr(doc, "fmt", "yaml") == "yaml"
+
+
+def _quoted(doc: Any, text: str) -> str:
+    return f"'{text}'" if _is_yaml(doc) else f'"{text}"'
+
+
+def _kv(doc: Any, key: str, value: str) -> str:
+    """``key: value`` as the user would write it in this document's format (a list item: the value)."""
+    if not key.isidentifier():
+        return f"`{value}`"
+    return f"`{key}: {value}`" if _is_yaml(doc) else f'`"{key}": {value}`'
+
+
+def _layer_example(doc: Any) -> str:
+    return _LAYER_EXAMPLES["yaml" if _is_yaml(doc) else "json"]
+
+
+# -- the parsed error -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Err:
+    kind: str
+    path: Path  # the node in the data
+    union_root: Path | None
+    found: Any
+    msg: str
+    ctx: dict[str, Any]
+    field: str | None = None  # a missing key's name
+
+    @property
+    def is_type_error(self) -> bool:
+        return self.kind in _NOUNS
+
+
+def _parse(data: Any, err: Any) -> _Err:
+    loc = tuple(err.get("loc", ()))
+    kind = str(err.get("type", ""))
+    field = None
+    if kind == "missing" and loc and isinstance(loc[-1], str):
+        loc, field = loc[:-1], loc[-1]
+    path, union_root = _resolve(data, loc)
+    msg = str(err.get("msg", ""))
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return _Err(kind, path, union_root, err.get("input"), msg, dict(err.get("ctx") or {}), field)
+
+
+def _merge_union_errors(errs: list[_Err]) -> list[_Err]:
+    """One error per value that fails every member of a union.
+
+    A member the value does not even have the type of (``size: [1, 2, 3, 4]`` is no int) says less
+    than the member it fails a rule of (the list is too long): those type errors are dropped. When
+    every member fails on type, their wants are joined: "must be an int or a list".
+    """
+    by_root: dict[Path, list[_Err]] = {}
+    for e in errs:
+        if e.union_root is not None:
+            by_root.setdefault(e.union_root, []).append(e)
+    out: list[_Err] = []
+    done: set[Path] = set()
+    for e in errs:
+        root = e.union_root
+        if root is None:
+            out.append(e)
+            continue
+        if root in done:
+            continue
+        done.add(root)
+        group = by_root[root]
+        rules = [g for g in group if not (g.is_type_error and g.path == root)]
+        if rules:
+            out.extend(rules)
+            continue
+        wants = list(dict.fromkeys(_NOUNS[g.kind] for g in group))
+        first = group[0]
+        out.append(_Err("union_type", root, None, first.found, "", {"wants": wants}))
+    return out
+
+
+# -- problems -------------------------------------------------------------------------------------
+
+
+def problems_from_errors(doc: DocumentLike, errors: list[Any], fields_of: FieldsOf) -> list[Problem]:
+    """Located problems for pydantic ``errors``, in file order.
+
+    ``fields_of(type_name)`` lists the parameters of a layer type (``None``: the top-level keys),
+    for did-you-mean suggestions; it may return None for an unknown name.
+    """
+    data = doc.data
+    errs = _merge_union_errors([_parse(data, err) for err in errors])
+
+    # unknown keys first: a misspelt required key is reported once, as the unknown key
+    extra: dict[Path, list[str]] = {}
+    missing: dict[Path, list[str]] = {}
+    for e in errs:
+        if e.kind == "extra_forbidden" and e.path:
+            extra.setdefault(e.path[:-1], []).append(str(e.path[-1]))
+        elif e.kind == "missing" and e.field is not None:
+            missing.setdefault(e.path, []).append(e.field)
 
     problems: list[Problem] = []
-    seen: set[Path] = set()
-    for err in errors:
-        path, rest = _resolve(doc.data, err["loc"])
-        kind = err["type"]
-        found = err.get("input")
-        hints: list[str] = []
-        key = False
-        target = path
-        if kind == "missing" and rest:
-            owner = _owner_type(doc.data, path)
-            what = f"{owner} " if owner else ""
-            message = f"{what}({where(path)}) is missing required parameter '{rest[0]}'"
-            hints.append(f"add `{rest[0]}: ...` to this mapping")
-        elif kind == "extra_forbidden":
-            owner = _owner_type(doc.data, path[:-1])
-            name = str(path[-1])
-            key = True
-            known = fields_of(owner) if owner else fields_of(None)
-            if owner:
-                message = f"{owner} ({where(path[:-1])}) has no parameter '{name}'"
-            else:
-                message = f"unknown key '{name}' at {where(path[:-1])}"
-            guess = suggest(name, known or [])
-            if guess:
-                hints.append(f"did you mean '{guess}'?")
-            elif known:
-                hints.append("known: " + ", ".join(sorted(known)))
-        elif kind in ("union_tag_invalid", "union_tag_not_found"):
-            tag = err.get("ctx", {}).get("tag")
-            if kind == "union_tag_invalid" and isinstance(tag, str):
-                target = path + ("type",) if isinstance(found, dict) else path
-                message = f"unknown layer type '{tag}' at {where(path)}"
-                guess = suggest(tag, REGISTRY)
-                hints.append(
-                    f"did you mean '{guess}'?" if guess else "run `torchspec schema` for the list"
-                )
-            else:
-                message = f"a layer at {where(path)} must be a type name or a mapping with 'type', found {describe(found)}"
-                hints.append("write e.g. `- ReLU` or `- {type: Linear, out_features: 10}`")
+    seen: set[tuple[Path, str]] = set()
+    for e in errs:
+        if e.kind == "missing" and e.field is not None:
+            if e.path in missing:
+                problems.extend(_missing(doc, e.path, missing.pop(e.path), extra.get(e.path, ())))
+            continue
+        if e.kind == "extra_forbidden" and e.path:
+            problems.append(_unknown_key(doc, e.path, fields_of))
+            continue
+        if e.kind in ("union_tag_invalid", "union_tag_not_found"):
+            target, message, hints = _bad_layer(doc, e)
         else:
-            message, more = _value_message(err, path, doc)
-            hints.extend(more)
-        if target in seen and kind not in ("missing", "extra_forbidden"):
-            continue  # one problem per value: the first member of a union is enough
-        seen.add(target)
-        problems.append(doc.problem(target, message, hints, key=key))
-    return problems
+            target, message, hints = _value_problem(doc, e)
+        if (target, message) in seen:
+            continue
+        seen.add((target, message))
+        problems.append(doc.problem(target, message, hints))
+    return sort_problems(problems)
 
 
-def _value_message(err: Any, path: Path, doc: DocumentLike) -> tuple[str, list[str]]:
-    owner = _owner_type(doc.data, path[:-1]) if path else None
-    label = f"{owner} ({where(path[:-1])}): " if owner and path else ""
-    field = str(path[-1]) if path and isinstance(path[-1], str) else where(path)
-    found = err.get("input")
-    msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    hints = []
-    if isinstance(found, bool) and err["type"] in ("int_type", "float_type", "string_type", "size"):
-        hints.append(
-            "YAML 1.1 reads yes/no/on/off/true/false as booleans; write a number, or quote a string"
+def _missing(doc: DocumentLike, path: Path, fields: list[str], extra: Iterable[str]) -> list[Problem]:
+    misspelt = {suggest(name, fields) for name in extra}
+    fields = [f for f in dict.fromkeys(fields) if f not in misspelt]
+    if not fields:
+        return []
+    names = _join([f"'{f}'" for f in fields])
+    plural = "s" if len(fields) > 1 else ""
+    node = _node(doc.data, path)
+    owner, owner_path = _owner(doc.data, path)
+    adds = ", ".join(_kv(doc, f, "...") for f in fields)
+    if not path:
+        message = f"the spec is missing required top-level key{plural} {names}"
+        return [doc.problem(path, message, [_SPEC_SHAPE])]
+    if owner is not None and owner_path == path:
+        message = f"{owner} ({where(path)}) is missing required parameter{plural} {names}"
+        if isinstance(node, str):
+            pairs = [_kv(doc, "type", owner if _is_yaml(doc) else f'"{owner}"')]
+            pairs += [_kv(doc, f, "...") for f in fields]
+            example = "{" + ", ".join(p.strip("`") for p in pairs) + "}"
+            example = f"`- {example}`" if _is_yaml(doc) else f"`{example}`"
+            hints = [f"a bare name takes no parameters; write the layer as a mapping: {example}"]
+        else:
+            hints = [f"add {adds} to this layer"]
+        return [doc.problem(path, message, hints)]
+    message = f"{where(path)} is missing required key{plural} {names}"
+    return [doc.problem(path, message, [f"add {adds}"])]
+
+
+def _unknown_key(doc: DocumentLike, path: Path, fields_of: FieldsOf) -> Problem:
+    name = str(path[-1])
+    parent = path[:-1]
+    owner, owner_path = _owner(doc.data, parent)
+    if owner is not None and owner_path == parent:
+        known = list(fields_of(owner) or [])
+        message = f"{owner} ({where(parent)}) has no parameter {quote(name)}"
+        listing = f"{owner} takes: " + ", ".join(known) if known else f"{owner} takes no parameters"
+    elif not parent:
+        known = list(fields_of(None) or [])
+        message = f"unknown top-level key {quote(name)}"
+        listing = "the top-level keys are: " + ", ".join(known)
+    else:
+        known = []
+        message = f"unknown key {quote(name)} in {where(parent)}"
+        listing = ""
+    guess = _did_you_mean(name, known)
+    hints = [guess] if guess else [listing] if listing else []
+    return doc.problem(path, message, hints, key=True)
+
+
+def _bad_layer(doc: DocumentLike, e: _Err) -> tuple[Path, str, list[str]]:
+    """A list item that is no layer: an unknown type name, no ``type``, or not a layer at all."""
+    from torchspec.layers import REGISTRY
+
+    path, found = e.path, e.found
+    tag = e.ctx.get("tag")
+    if e.kind == "union_tag_invalid" and isinstance(tag, str):
+        target = (*path, "type") if isinstance(found, dict) else path
+        guess = _did_you_mean(tag, REGISTRY)
+        hints = (
+            [guess]
+            if guess
+            else [
+                "layer types are torch.nn class names such as Conv2d, Linear or ReLU; "
+                "`torchspec schema` lists them all"
+            ]
         )
-    if err["type"] in (
-        "int_type",
-        "float_type",
-        "bool_type",
-        "string_type",
-        "list_type",
-        "literal_error",
-        "dict_type",
-    ):
-        msg = f"{msg[0].lower()}{msg[1:]}, found {describe(found)}"
-    elif (
-        "found" not in msg
-        and not isinstance(found, (dict, list))
-        and err["type"] not in ("missing",)
-    ):
-        msg = f"{msg[0].lower()}{msg[1:]} (found {describe(found)})"
-    return f"{label}{field}: {msg}", hints
+        return target, f"{where(path)}: unknown layer type {quote(tag)}", hints
+    if isinstance(found, dict) and "type" not in found:
+        guess = next((k for k in found if isinstance(k, str) and suggest(k, ["type"])), None)
+        if guess is not None:
+            message = f"{where(path)}: the layer has no 'type' (found key {quote(guess)})"
+            return (*path, guess), message, ["did you mean 'type'?"]
+        message = f"{where(path)}: the layer has no 'type'"
+        return path, message, [f"add the layer type, e.g. {_kv(doc, 'type', _quoted(doc, 'Linear'))}"]
+    if isinstance(found, dict):
+        message = f"{where(path)}: type must be a layer type name, found {_found(found['type'])}"
+        return (*path, "type"), message, [f"e.g. {_kv(doc, 'type', _quoted(doc, 'Conv2d'))}"]
+    what = _found_text(doc, path, found)
+    message = f"{where(path)} must be a layer (a type name or a mapping with 'type'), found {what}"
+    return path, message, [f"write e.g. {_layer_example(doc)}"]
+
+
+def _found_text(doc: DocumentLike, path: Path, found: Any) -> str:
+    """How the found value reads, quoting YAML 1.1's surprises (``no`` is false, empty is null)."""
+    if isinstance(found, bool) and _is_yaml(doc):
+        token = _token(doc, path)
+        if token in _YAML_BOOL_WORDS:
+            return f"`{token}`, which YAML 1.1 reads as the boolean {str(found).lower()}"
+    if found is None and _is_yaml(doc):
+        token = _token(doc, path)
+        if token == "":
+            return "no value (an empty value is null)"
+    return _found(found)
+
+
+def _hints_for_found(doc: DocumentLike, e: _Err, field: str) -> list[str]:
+    found = e.found
+    hints = []
+    typed = e.kind in _NOUNS or e.kind in ("size", "union_type", "literal_error")
+    if isinstance(found, bool) and _is_yaml(doc) and typed and e.kind != "bool_type":
+        hints.append(
+            "YAML 1.1 reads yes/no/on/off/true/false (any case) as booleans; "
+            "quote the word for a string, or write a number"
+        )
+    if isinstance(found, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?", found.strip()):
+        hints.append(f"remove the quotes to write a number: {_kv(doc, field, found.strip())}")
+    if isinstance(found, (int, float)) and not isinstance(found, bool) and e.kind == "string_type":
+        hints.append(f"quote it to make it a string: {_kv(doc, field, _quoted(doc, str(found)))}")
+    if isinstance(found, str) and e.kind == "bool_type" and found.lower() in ("true", "false"):
+        hints.append(f"remove the quotes to write a boolean: {_kv(doc, field, found.lower())}")
+    if isinstance(found, float) and e.kind == "int_type" and found.is_integer():
+        hints.append(f"write an int: {_kv(doc, field, str(int(found)))}")
+    return hints
+
+
+def _value_problem(doc: DocumentLike, e: _Err) -> tuple[Path, str, list[str]]:
+    path, kind = e.path, e.kind
+    node = _node(doc.data, path)
+    if path and isinstance(node, dict) and _tag(node) and kind not in _BUILTIN_KINDS:
+        # a rule of the whole layer (e.g. Upsample needs one of size/scale_factor)
+        tag = str(_tag(node))
+        return path, f"{tag} ({where(path)}): {e.msg.removeprefix(tag + ' ')}", []
+    label, field, owner = _subject(doc.data, path)
+    found = _found_text(doc, path, e.found)
+    hints = _hints_for_found(doc, e, field)
+    top = path[:1] if not owner and path else ()
+    message = _rule(doc, kind, field, found, e, owner, hints, top)
+    return path, label + message, hints
+
+
+def _rule(
+    doc: DocumentLike,
+    kind: str,
+    field: str,
+    found: str,
+    e: _Err,
+    owner: str | None,
+    hints: list[str],
+    top: Path,
+) -> str:
+    """The message body for one value: "FIELD must be RULE, found WHAT" (plus hints)."""
+    ctx = e.ctx
+    if kind == "union_type":
+        return f"{field} must be {_join(ctx['wants'], 'or')}, found {found}"
+    if kind in _NOUNS:
+        if top == ("input",):
+            if not hints:
+                hints.append("input is one sample's shape without the batch dimension, e.g. [3, 32, 32]")
+            what = "a list of positive ints" if field == "input" else "a positive int"
+            return f"{field} must be {what}, found {found}"
+        if field == "layers" and kind == "list_type":
+            hints.append(
+                "start each layer with `- `, e.g. `- {type: Linear, out_features: 10}`"
+                if _is_yaml(doc)
+                else 'write a list: `"layers": [{"type": "Linear", "out_features": 10}]`'
+            )
+            return f"layers must be a list of layers, found {found}"
+        return f"{field} must be {_NOUNS[kind]}, found {found}"
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        if isinstance(e.found, str):
+            guess = _did_you_mean(e.found, options)
+            if guess:
+                hints.append(guess)
+        one_of = "one of " if len(options) > 2 else ""
+        return f"{field} must be {one_of}{_join([repr(o) for o in options], 'or')}, found {found}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        if top == ("input",) and field != "input":
+            hints.append("input is one sample's shape without the batch dimension, e.g. [3, 32, 32]")
+            return f"{field} must be a positive int, found {found}"
+        return f"{field} must be {_bounds(kind, ctx, owner, field)}, found {found}"
+    if kind in ("too_short", "too_long"):
+        return _length_rule(doc, kind, field, e, owner, hints)
+    if kind == "string_too_short":
+        return f"{field} must not be empty"
+    if kind == "string_too_long":
+        return f"{field} is {len(str(e.found))} characters long; at most {ctx.get('max_length')} are allowed"
+    if kind == "string_pattern_mismatch":
+        if field == "name" or field.endswith(".name"):
+            hints.append(
+                "a layer name is a Python identifier: letters, digits and _, not starting with a "
+                "digit (it becomes the module's attribute name and the state_dict key prefix)"
+            )
+            return f"layer name {found.removeprefix('string ')} is not a valid name"
+        return f"{field} must match {ctx.get('pattern')}, found {found}"
+    if kind == "finite_number":
+        return f"{field} must be a finite number, found {found}"
+    if kind == "size":
+        return _size_rule(doc, field, e, owner, found, hints)
+    if kind not in _BUILTIN_KINDS:
+        # a layer's own rule: its message already names the field and the fix
+        msg = e.msg
+        if re.search(rf"\b{re.escape(field.split('[')[0])}\b", msg):
+            return msg
+        return f"{field}: {msg}"
+    msg = e.msg[:1].lower() + e.msg[1:]
+    msg = msg.removeprefix("input should be ").removeprefix("value should be ")
+    return f"{field} must be {msg}, found {found}" if msg != e.msg else f"{field}: {msg} (found {found})"
+
+
+def _bounds(kind: str, ctx: dict[str, Any], owner: str | None, field: str) -> str:
+    key = {"greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le", "less_than": "lt"}
+    op = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    name = key[kind]
+    bound = ctx.get(name)
+    other = _other_bound(owner, field, name)
+    if other is not None:
+        lo, hi = (bound, other) if name in ("ge", "gt") else (other, bound)
+        return f"between {_num(lo)} and {_num(hi)}"
+    return f"{op[name]} {_num(bound)}"
+
+
+def _other_bound(owner: str | None, field: str, name: str) -> Any:
+    """The opposite bound of a layer field (p's 1 when it broke >= 0), when both are inclusive."""
+    if owner is None or name not in ("ge", "le"):
+        return None
+    from torchspec.layers import REGISTRY
+
+    cls = REGISTRY.get(owner)
+    info = cls.model_fields.get(field) if cls else None
+    if info is None:
+        return None
+    want = "le" if name == "ge" else "ge"
+    for meta in info.metadata:
+        value = getattr(meta, want, None)
+        if value is not None and abs(value) < INT64_MAX:
+            return value
+    return None
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _length_rule(
+    doc: DocumentLike, kind: str, field: str, e: _Err, owner: str | None, hints: list[str]
+) -> str:
+    ctx = e.ctx
+    n = ctx.get("actual_length", len(e.found) if isinstance(e.found, (list, str, dict)) else "?")
+    if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        if n == 0 and field.endswith("layers"):
+            hints.append(f"add at least one layer, e.g. {_layer_example(doc).split(' or ')[1]}")
+            what = f"a {owner}" if owner else "a model"
+            return f"{field} is empty; {what} needs at least one layer"
+        if n == 0 and field == "input":
+            hints.append("input is one sample's shape without the batch dimension, e.g. [3, 32, 32]")
+            return "input is empty; it needs at least one dimension"
+        if n == 0:
+            return f"{field} is empty; it needs at least {least} item{'s' if least != 1 else ''}"
+        return f"{field} has {n} item{'s' if n != 1 else ''}; it needs at least {least}"
+    most = ctx.get("max_length")
+    return f"{field} has {n} items; at most {most} are allowed"
+
+
+def _size_rule(
+    doc: DocumentLike, field: str, e: _Err, owner: str | None, found: str, hints: list[str]
+) -> str:
+    """Size fields (kernel_size, stride...): an int, or one int per spatial dimension."""
+    ctx = e.ctx
+    why, minimum, dims = str(ctx.get("why", "")), ctx.get("minimum", 1), str(ctx.get("dims", ""))
+    rank_match = re.search(r"a list of (\d+) ints", dims)
+    rank = int(rank_match[1]) if rank_match else 1
+    either = f"an int >= {minimum}" + (f" or a list of {rank} such ints" if rank > 1 else "")
+    if why.startswith("wrong length") and isinstance(e.found, list):
+        spatial = _spatial_layout(owner)
+        has = f"{owner} has" if owner else "there are"
+        dims_text = f"{rank} spatial dimension{'s' if rank > 1 else ''}{spatial}"
+        hints.append(
+            f"write one int for all {rank} dimensions (e.g. {_kv(doc, field, '3')}) or a list of {rank} ints"
+        )
+        return f"{field} {e.found} has {len(e.found)} entries but {has} {dims_text}"
+    if why == "out of range":
+        if isinstance(e.found, list):
+            return f"every entry of {field} must be >= {minimum}, found {found}"
+        return f"{field} must be >= {minimum}, found {found}"
+    return f"{field} must be {either}, found {found}"
+
+
+def _spatial_layout(owner: str | None) -> str:
+    """`` (D, H, W)`` for Conv3d: its sample layout without the channel dimension."""
+    from torchspec.layers import REGISTRY
+
+    cls = REGISTRY.get(owner or "")
+    layout = getattr(cls, "sample_layout", "") if cls else ""
+    match = re.fullmatch(r"\(C, ([^()]*)\)", layout)
+    return f" ({match[1]})" if match else ""
+
+
+def _join(items: Sequence[str], word: str = "and") -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {word} " + items[-1]

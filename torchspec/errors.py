@@ -28,9 +28,9 @@ class Problem:
         out = [f"{where}: error: {self.message}"]
         if self.source_line is not None and self.line:
             gutter = f"{self.line:>5} | "
-            text = self.source_line.rstrip("\r\n").replace("\t", " ")
+            text, caret = _excerpt(self.source_line.rstrip("\r\n"), max(self.col - 1, 0))
             out.append(f"{gutter}{text}")
-            out.append(" " * (len(gutter) - 2) + "| " + " " * max(self.col - 1, 0) + "^")
+            out.append(" " * (len(gutter) - 2) + "| " + " " * caret + "^")
         out.extend(f"  hint: {hint}" for hint in self.hints)
         return "\n".join(out)
 
@@ -63,3 +63,22 @@ class SpecError(Exception):
 
 def format_problems(problems: Iterable[Problem]) -> str:
     return "\n".join(p.format() for p in problems)
+
+
+SHOWN_WIDTH = 100  # characters of a long source line shown around the caret
+
+
+def _excerpt(line: str, index: int) -> tuple[str, int]:
+    """The source line as shown (control characters and tabs as one space each, so the caret
+    stays aligned; a long line cut to a window around ``index``) and the caret's index in it."""
+    text = "".join(c if c.isprintable() else " " for c in line)
+    if len(text) <= SHOWN_WIDTH:
+        return text, min(index, len(text))
+    start = max(0, min(index - SHOWN_WIDTH // 2, len(text) - SHOWN_WIDTH))
+    shown = text[start : start + SHOWN_WIDTH]
+    caret = index - start
+    if start > 0:
+        shown, caret = "..." + shown, caret + 3
+    if start + SHOWN_WIDTH < len(text):
+        shown += "..."
+    return shown, min(caret, len(shown))

@@ -7,20 +7,24 @@ The first rule that fails becomes a located error naming the incoming shape and 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torchspec.diagnose import where
 from torchspec.errors import SpecError
 from torchspec.layers import Layer, Sequential, Shape, ShapeError, fmt_shape
 from torchspec.layers.fields import INT64_MAX
-from torchspec.source import Path
+from torchspec.source import Document, Path
 from torchspec.spec import Spec, load_spec, walk_layers
 
 __all__ = ["LayerRow", "ShapeReport", "infer_shapes"]
 
 BYTES_PER_ELEMENT = 4  # float32
+
+# "[N, 2704] with 2704 features": a Linear's features are the last dimension, already in the shape.
+_REDUNDANT_FEATURES = re.compile(r"\{incoming\} with \d+ features")
 
 
 @dataclass(frozen=True)
@@ -121,14 +125,12 @@ def _numel(shape: Shape) -> int:
     return n
 
 
-def infer_shapes(
-    spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch: int = 1
-) -> ShapeReport:
+def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch: int = 1) -> ShapeReport:
     """Infer every layer's output shape for a batch of ``batch`` samples; raises SpecError."""
     spec = load_spec(spec)
     doc = spec.document
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= INT64_MAX:
-        raise SpecError.single(doc.file, f"batch must be an int >= 1, found {batch!r}")
+        raise SpecError.single(doc.file, f"batch must be an int >= 1, found {batch!r:.40}")
     shape: Shape = (batch, *spec.input)
     came_from = "the spec's input"
     rows: list[LayerRow] = []
@@ -138,28 +140,44 @@ def infer_shapes(
         try:
             out = layer.infer(shape)
             if _numel(out.shape) > INT64_MAX:
-                raise ShapeError(
-                    f"the output {fmt_shape(out.shape)} has more elements than int64 holds"
-                )
+                raise ShapeError(f"the output {fmt_shape(out.shape)} has more elements than int64 holds")
         except ShapeError as err:
-            incoming = f"{fmt_shape(shape)} ({came_from})"
-            message = f"{layer.type_name()} ({where(data_path)}): " + err.message.replace(
-                "{incoming}", incoming
-            )
-            node = _node(doc.data, data_path)
-            target = data_path
-            if err.field and isinstance(node, dict) and err.field in node:
-                target = (*data_path, err.field)
-            raise SpecError([doc.problem(target, message, err.hints)]) from None
+            raise _shape_error(doc, layer, data_path, err, shape, came_from) from None
+        except OverflowError as exc:  # e.g. a huge scale_factor overflowing a float: the user's values
+            failed = ShapeError(f"the output for {{incoming}} is too large to compute ({exc})")
+            raise _shape_error(doc, layer, data_path, failed, shape, came_from) from None
         args = layer.torch_args(out)
         rows.append(
-            LayerRow(
-                path, data_path, layer, shape, out.shape, out.params, out.buffers, out.macs, args
-            )
+            LayerRow(path, data_path, layer, shape, out.shape, out.params, out.buffers, out.macs, args)
         )
         shape = out.shape
         came_from = f"after {layer.type_name()} at {where(data_path)}"
     return ShapeReport(spec, batch, rows)
+
+
+def _shape_error(
+    doc: Document, layer: Layer, data_path: Path, err: ShapeError, shape: Shape, came_from: str
+) -> SpecError:
+    """The failed rule as a located error: ``LAYER (PATH): MESSAGE`` at the layer.
+
+    A shape error is a conflict between a layer and the shape flowing into it, so it points at the
+    layer; in a block-style layer spread over several lines it points at the line of the blamed
+    parameter instead, the line to edit.
+    """
+    text = _REDUNDANT_FEATURES.sub("{incoming}", err.message)
+    message = f"{layer.type_name()} ({where(data_path)}): " + text.replace(
+        "{incoming}", f"{fmt_shape(shape)} ({came_from})"
+    )
+    target = data_path
+    node = _node(doc.data, data_path)
+    if err.field and isinstance(node, dict) and err.field in node:
+        field_path = (*data_path, err.field)
+        if doc.pos(field_path).line != doc.pos(data_path).line:
+            target = field_path
+    problem = doc.problem(target, message, err.hints)
+    if not (doc.text or doc.value_pos):  # a spec given as a mapping: no file positions
+        problem = replace(problem, line=0, col=0, source_line=None)
+    return SpecError([problem])
 
 
 def _node(data: Any, path: Path) -> Any:

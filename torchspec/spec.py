@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from torchspec.diagnose import problems_from_errors, where
+from torchspec.diagnose import problems_from_errors, quote, sort_problems, where
 from torchspec.errors import Problem, SpecError
 from torchspec.layers import REGISTRY, AnyLayer, Layer, Sequential
 from torchspec.layers.fields import PosInt
@@ -32,7 +33,7 @@ class Spec(BaseModel):
         list[PosInt],
         Field(min_length=1, max_length=7, description="one sample's shape, e.g. [3, 16, 112, 112]"),
     ]
-    layers: Annotated[list[AnyLayer], Field(min_length=1)]
+    layers: Annotated[list[AnyLayer], Field(min_length=1)]  # type: ignore[valid-type]
     train: dict[str, Any] | None = Field(
         default=None, description="how to train the model (see `torchspec train`)"
     )
@@ -86,39 +87,60 @@ def walk_layers(
     return out
 
 
-def _duplicate_names(doc: Document, layers: list[Layer], path: Path) -> list[Problem]:
+def _duplicate_names(doc: Document, layers: Any, path: Path) -> list[Problem]:
+    """Sibling layers sharing a ``name``, found in the raw data so they join the schema errors."""
     problems: list[Problem] = []
+    if not isinstance(layers, list):
+        return problems
     first: dict[str, int] = {}
-    for index, layer in enumerate(layers):
-        if layer.name is not None:
-            if layer.name in first:
+    for index, item in enumerate(layers):
+        if not isinstance(item, dict):
+            continue
+        name = item.get("name")
+        if isinstance(name, str):
+            if name in first:
+                line = doc.pos((*path, first[name], "name")).line if doc.text else 0
+                at = where((*path, first[name])) + (f" (line {line})" if line else "")
                 problems.append(
                     doc.problem(
                         (*path, index, "name"),
-                        f"duplicate layer name '{layer.name}' (first at {where(path)}[{first[layer.name]}])",
-                        ["names are unique among siblings: they become the state_dict keys"],
+                        f"duplicate layer name {quote(name)}: already used by {at}",
+                        [
+                            "sibling layers need distinct names: they become the module names and "
+                            "state_dict keys; rename one or drop `name:` to number it"
+                        ],
                     )
                 )
-            first.setdefault(layer.name, index)
-        if isinstance(layer, Sequential):
-            problems += _duplicate_names(doc, layer.layers, (*path, index, "layers"))
+            first.setdefault(name, index)
+        if item.get("type") == "Sequential":
+            problems += _duplicate_names(doc, item.get("layers"), (*path, index, "layers"))
     return problems
 
 
+def _unlocated(doc: Document, problems: list[Problem]) -> list[Problem]:
+    """A spec given as a mapping has no file: its problems carry no line, column or source line."""
+    if doc.text or doc.value_pos:
+        return problems
+    return [replace(p, line=0, col=0, source_line=None) for p in problems]
+
+
 def load_spec(source: str | os.PathLike[str] | Mapping[str, Any] | Spec) -> Spec:
-    """Read and validate a spec from a .yaml/.yml/.json path or a mapping; raises SpecError."""
+    """Read and validate a spec from a .yaml/.yml/.json path or a mapping; raises SpecError.
+
+    Every schema problem of the spec is reported at once, in file order.
+    """
     if isinstance(source, Spec):
         return source
     if isinstance(source, Mapping):
         doc = Document("<spec>", "", dict(source), {}, {})
     else:
         doc = load_document(source)
+    problems = _duplicate_names(doc, doc.data.get("layers"), ("layers",))
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecError(problems_from_errors(doc, exc.errors(), _fields_of)) from None
-    problems = _duplicate_names(doc, spec.layers, ("layers",))
+        problems += problems_from_errors(doc, exc.errors(), _fields_of)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(_unlocated(doc, sort_problems(problems)))
     spec._doc = doc
     return spec
