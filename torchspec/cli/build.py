@@ -1,0 +1,154 @@
+"""``torchspec build SPEC``: infer, print the table, build the module, check it on the meta device.
+
+With ``-o model.safetensors`` the weights are saved with the spec in the file's metadata, so
+``torchspec.load_model(path)`` rebuilds the same module. torch is imported only when this runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from torchspec.cli.check import positive_int
+
+__all__ = ["register", "run"]
+
+SEED_MAX = 2**64 - 1  # torch.manual_seed accepts [-2**63, 2**64 - 1]; we keep seeds non-negative
+
+
+def safetensors_path(text: str) -> str:
+    """argparse type for ``-o``: weights are only written as .safetensors (no pickle)."""
+    if not text.lower().endswith(".safetensors") or text.lower() == ".safetensors":
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the output must be a .safetensors file (e.g. model.safetensors); "
+            "torchspec does not write pickles"
+        )
+    return text
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, found {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"the seed must be in [0, 2**64 - 1], found {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "build",
+        help="build the torch module, verify its output shape, optionally save it",
+        description="Infer the shapes, print the table, build the torch.nn.Sequential, print its "
+        "module tree and verify on the meta device that torch computes the inferred output shape. "
+        "With -o, save the weights with the spec embedded (load with torchspec.load_model).",
+    )
+    parser.add_argument("spec", metavar="SPEC", help="a .yaml, .yml or .json spec file")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=safetensors_path,
+        metavar="FILE",
+        help="write the initialised weights and the spec to FILE (.safetensors)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", metavar="DEV", help="device to build on: cpu, cuda, cuda:1, mps..."
+    )
+    parser.add_argument(
+        "--seed", type=seed_int, default=None, metavar="S", help="seed the initialisation (reproducible)"
+    )
+    parser.add_argument(
+        "--batch", type=positive_int, default=1, metavar="N", help="batch size for the table (default: 1)"
+    )
+    parser.set_defaults(func=run)
+
+
+def _error(message: str) -> int:
+    sys.stdout.flush()
+    sys.stderr.write(f"torchspec build: error: {message}\n")
+    return 1
+
+
+def check_output(path: str) -> str | None:
+    """None if ``path`` can be written (checked before the build), else why not."""
+    import os
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"cannot write {path}: it is a directory"
+    if not os.path.isdir(parent):
+        return f"cannot write {path}: the directory {parent} does not exist"
+    if not os.access(parent, os.W_OK):
+        return f"cannot write {path}: the directory {parent} is not writable"
+    return None
+
+
+def check_device(name: str) -> str | None:
+    """None if tensors can be created on ``name``, else why not (in words)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        return f"invalid device {name!r}: {exc}"
+    if device.type == "meta":
+        return "the meta device holds no data; the build is verified on meta already, use cpu or cuda"
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch has no usable CUDA (torch.cuda.is_available() is False)"
+            return f"device {name!r} is not available: {why}"
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            return f"device {name!r} is not available: there are {count} CUDA device(s), numbered from 0"
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return f"device {name!r} is not available: MPS is not available on this machine"
+    try:
+        torch.empty(1, device=device)
+    except Exception as exc:  # anything else torch refuses (not compiled in, no driver...)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"device {name!r} is not available: {first}"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from torchspec.infer import infer_shapes
+    from torchspec.report import make_console, render_table, render_tree
+
+    report = infer_shapes(args.spec, batch=args.batch)  # SpecError: printed by the CLI, exit 1
+    problem = check_output(args.output) if args.output else None
+    problem = problem or check_device(args.device)
+    if problem:
+        return _error(problem)
+
+    from torchspec.build import build_from_report, save_model, verify_on_meta
+
+    console = make_console()
+    render_table(report, console)
+    console.print()
+    model = build_from_report(report, seed=args.seed, device=args.device)
+    render_tree(model, console, label=f"{report.name}: {type(model).__name__}")
+    console.print()
+    try:
+        got = verify_on_meta(report)
+    except (AssertionError, RuntimeError) as exc:
+        return _error(f"meta verification failed: {exc}")
+    console.print(
+        f"verified: a forward pass on the meta device gives {list(got)}, the inferred output shape",
+        highlight=False,
+        markup=False,
+    )
+    if args.output:
+        from safetensors import SafetensorError
+
+        try:
+            save_model(model, report.spec, args.output)
+        except (OSError, SafetensorError) as exc:
+            return _error(f"cannot write {args.output}: {getattr(exc, 'strerror', None) or exc}")
+        console.print(
+            f"saved {report.params:,} parameters and the spec to {args.output}",
+            highlight=False,
+            markup=False,
+        )
+    return 0

@@ -1,0 +1,83 @@
+"""``torchspec check SPEC [SPEC ...]``: validate every spec and infer its shapes, without torch.
+
+Every spec is checked even when an earlier one fails; each failure is printed to stderr as
+``FILE:LINE:COL: error: ...`` and the exit status is 1 if any spec failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+__all__ = ["positive_int", "register", "run"]
+
+
+def positive_int(text: str) -> int:
+    """argparse type for ``--batch``: a decimal int >= 1."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="validate specs and print every layer's output shape, parameters and MACs",
+        description="Validate each spec and infer every layer's output shape by arithmetic "
+        "(torch is not imported). Errors are printed as FILE:LINE:COL: error: MESSAGE; "
+        "the exit status is 1 if any spec fails.",
+    )
+    parser.add_argument("specs", nargs="+", metavar="SPEC", help="a .yaml, .yml or .json spec file")
+    parser.add_argument("--batch", type=positive_int, default=1, metavar="N", help="batch size (default: 1)")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="a table per spec (default), or JSON: one object for one spec, a list for several "
+        "(specs that fail are left out of it; their errors go to stderr)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from torchspec.errors import SpecError
+    from torchspec.infer import ShapeReport, infer_shapes
+
+    console = None
+    if args.format == "table":
+        from torchspec.report import make_console
+
+        console = make_console()
+    reports: list[ShapeReport] = []
+    failed = False
+    for index, path in enumerate(args.specs):
+        try:
+            report = infer_shapes(path, batch=args.batch)
+        except SpecError as err:
+            sys.stdout.flush()
+            sys.stderr.write(f"{err}\n")
+            sys.stderr.flush()
+            failed = True
+            continue
+        reports.append(report)
+        if console is not None:
+            from torchspec.report import render_table
+
+            if index:
+                console.print()
+            render_table(report, console)
+            sys.stdout.flush()
+    if args.format == "json":
+        data: Any = [r.to_json() for r in reports]
+        if len(args.specs) == 1:
+            data = data[0] if data else None
+        if data is not None:
+            from torchspec.report import dumps_json
+
+            sys.stdout.write(dumps_json(data))
+    return 1 if failed else 0

@@ -1,0 +1,209 @@
+"""Human-readable output with rich: the shape table of a spec and the module tree of a built model.
+
+Nothing here imports torch: :func:`render_tree` only walks ``named_children()`` and
+``extra_repr()`` of whatever module it is given. Output is deterministic when stdout is not a
+terminal (no colours, width 120 or ``$COLUMNS``), so it can be compared with golden files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from typing import IO, TYPE_CHECKING, Any
+
+from torchspec.infer import LayerRow, ShapeReport
+from torchspec.layers import Sequential
+from torchspec.spec import walk_layers
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "DEFAULT_WIDTH",
+    "dumps_json",
+    "format_bytes",
+    "format_macs",
+    "format_shape",
+    "make_console",
+    "render_table",
+    "render_tree",
+]
+
+DEFAULT_WIDTH = 120  # columns when the output is not a terminal and $COLUMNS is unset
+_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def make_console(file: IO[str] | None = None) -> Console:
+    """A console for ``file`` (stdout by default).
+
+    On a terminal: rich's own detection (terminal width, colours). Otherwise: no colours, no
+    control codes, and a fixed width of ``$COLUMNS`` or :data:`DEFAULT_WIDTH`.
+    """
+    from rich.console import Console
+
+    out = file if file is not None else sys.stdout
+    isatty = getattr(out, "isatty", None)
+    if callable(isatty) and isatty():
+        return Console(file=out, highlight=False, emoji=False)
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else DEFAULT_WIDTH
+    return Console(
+        file=out,
+        width=width,
+        force_terminal=False,
+        force_jupyter=False,
+        force_interactive=False,
+        color_system=None,
+        no_color=True,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
+
+
+def format_shape(shape: tuple[int, ...] | list[int]) -> str:
+    """``[1, 64, 16, 112, 112]``: the batch dimension included, as torch prints ``.shape``."""
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def format_macs(macs: int) -> str:
+    """MACs in human units with 3 significant-ish digits: ``999``, ``1.04G``, ``38.55G``."""
+    for scale, unit in _UNITS:
+        if macs >= scale:
+            return f"{macs / scale:.2f}{unit}"
+    return str(macs)
+
+
+def format_bytes(n: int) -> str:
+    """Decimal megabytes (``319.96 MB``), as torchinfo counts; below 1 MB in kB or bytes."""
+    if n >= 10**6:
+        return f"{n / 1e6:,.2f} MB"
+    if n >= 10**3:
+        return f"{n / 1e3:.2f} kB"
+    return f"{n} B"
+
+
+_INT_LIST = re.compile(r"\[\s*(-?\d+(?:,\s*-?\d+)*)\s*\]")
+
+
+def dumps_json(data: Any) -> str:
+    """JSON with two-space indents and lists of ints (shapes) kept on one line; ends with a newline."""
+    text = json.dumps(data, indent=2)
+    return _INT_LIST.sub(lambda m: "[" + ", ".join(re.split(r",\s*", m[1])) + "]", text) + "\n"
+
+
+def _title(report: ShapeReport) -> str:
+    file = report.spec.document.file
+    return f"{report.name} ({file})" if file and file != "<spec>" else report.name
+
+
+def _table_rows(report: ShapeReport) -> list[tuple[int, str, str, str, str, str]]:
+    """(depth, layer, type, output, params, macs) for every module, containers included."""
+    leaves: dict[str, LayerRow] = {row.path: row for row in report.rows}
+    out: list[tuple[int, str, str, str, str, str]] = []
+    for path, data_path, layer in walk_layers(report.spec.layers):
+        depth = (len(data_path) - 2) // 2  # ("layers", i) at the top, +("layers", j) per level
+        if isinstance(layer, Sequential):
+            inside = [r for p, r in leaves.items() if p.startswith(path + ".")]
+            shape = format_shape(inside[-1].output) if inside else ""
+            out.append((depth, path, "Sequential", shape, "--", "--"))
+            continue
+        row = leaves[path]
+        out.append(
+            (depth, path, row.summary, format_shape(row.output), f"{row.params:,}", format_macs(row.macs))
+        )
+    return out
+
+
+def render_table(report: ShapeReport, console: Console | None = None) -> None:
+    """Print the shape table of one spec and its totals.
+
+    Columns: the module's dotted path (as in ``named_modules()``, indented by nesting), its
+    constructor as torch would print it, the output shape with the batch, parameters and MACs.
+    Nested ``Sequential`` containers get a row of their own (``--``: counted in their children).
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or make_console()
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        expand=False,
+    )
+    table.add_column("Layer", no_wrap=True)
+    table.add_column("Type", overflow="fold")
+    table.add_column("Output shape", no_wrap=True)
+    table.add_column("Params", justify="right", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    for depth, path, kind, shape, params, macs in _table_rows(report):
+        style = "dim" if kind == "Sequential" else ""
+        table.add_row(
+            Text("  " * depth + path),
+            Text(kind, style=style),
+            Text(shape),
+            Text(params, style=style),
+            Text(macs, style=style),
+        )
+    _emit(console, Text(_title(report), style="bold", overflow="fold"))
+    _emit(console, table)
+
+    totals = Table.grid(padding=(0, 2))
+    totals.add_column(style="bold")
+    totals.add_column()
+    non_trainable = report.params - report.trainable_params
+    act = f"{format_bytes(report.activation_bytes)} (batch {report.batch}, float32 outputs of every layer)"
+    for label, value in (
+        ("Total params", f"{report.params:,}"),
+        ("Trainable params", f"{report.trainable_params:,}"),
+        ("Non-trainable params", f"{non_trainable:,}"),
+        ("Buffers", f"{report.buffers:,}"),
+        ("Parameter memory", f"{format_bytes(report.param_bytes)} (params + buffers, float32)"),
+        ("Activation memory", act),
+        ("Total MACs", f"{format_macs(report.macs)} ({report.macs:,}, batch {report.batch})"),
+        ("Input shape", format_shape(report.input)),
+        ("Output shape", format_shape(report.output)),
+    ):
+        totals.add_row(Text(label + ":"), Text(value))
+    _emit(console, totals)
+
+
+def _module_line(name: str, module: Any) -> str:
+    kind = type(module).__name__
+    extra = module.extra_repr() if hasattr(module, "extra_repr") else ""
+    head = f"{name}: " if name else ""
+    if any(True for _ in module.named_children()):
+        return f"{head}{kind}"
+    return f"{head}{kind}({extra})"
+
+
+def render_tree(model: Any, console: Console | None = None, *, label: str | None = None) -> None:
+    """Print the module tree of a built model: one node per child, leaves as their repr line."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    console = console or make_console()
+
+    def add(node: Tree, module: Any) -> None:
+        for name, child in module.named_children():
+            add(node.add(Text(_module_line(name, child))), child)
+
+    root = Tree(Text(label if label is not None else _module_line("", model), style="bold"))
+    add(root, model)
+    _emit(console, root)
+
+
+def _emit(console: Console, renderable: Any) -> None:
+    """Print; off a terminal, without the trailing blanks rich pads lines with (golden files)."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    lines = captured.get().splitlines()
+    console.file.write("".join(line.rstrip() + "\n" for line in lines))
+    console.file.flush()

@@ -1,0 +1,132 @@
+"""The JSON Schema (draft 2020-12) of the spec format, for editors and other tools.
+
+It is ``Spec.model_json_schema()`` made to say what the validator accepts:
+
+* a layer item is either a mapping (one ``$defs`` entry per layer type, chosen by its ``type``,
+  with an OpenAPI-style ``discriminator`` mapping for tools that use it) or a bare type name
+  (``- ReLU``) for the layer types that need no parameter;
+* ``type`` is required in every layer mapping (the validator needs it to pick the layer) and
+  listed first, so editors complete it first;
+* ``additionalProperties: false`` stays on the spec and on every layer, as ``extra="forbid"``.
+
+``torchspec schema -o torchspec.schema.json`` writes the checked-in copy the zoo specs point at
+(``# yaml-language-server: $schema=../torchspec.schema.json``); a test keeps it current.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from torchspec.layers import REGISTRY
+from torchspec.spec import Spec
+
+__all__ = ["SCHEMA_DIALECT", "SCHEMA_ID", "bare_layer_names", "schema_text", "spec_schema"]
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# Relative, so it resolves to wherever the file is read from: editors (yaml-language-server) have
+# mis-resolved "#/$defs/..." when a local schema's absolute $id differed from its file's URI.
+SCHEMA_ID = "torchspec.schema.json"
+_LAYER = "Layer"
+_LAYER_NAME = "LayerName"
+
+
+def bare_layer_names() -> list[str]:
+    """Layer types that may be written as a bare name: ``{type: NAME}`` alone is a valid layer."""
+    names = []
+    for name, cls in REGISTRY.items():
+        try:
+            cls.model_validate({"type": name})
+        except ValidationError:
+            continue
+        names.append(name)
+    return names
+
+
+def _refs(schema: Any) -> list[str] | None:
+    """The $defs names of a ``oneOf`` of plain ``$ref`` items, else None."""
+    items = schema.get("oneOf") if isinstance(schema, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) and set(i) == {"$ref"} for i in items):
+        return None
+    return [str(i["$ref"]).removeprefix("#/$defs/") for i in items]
+
+
+def _replace_unions(node: Any, names: set[str]) -> Any:
+    """Every occurrence of the layer union becomes a ``$ref`` to the one ``Layer`` definition."""
+    if isinstance(node, dict):
+        refs = _refs(node)
+        if refs is not None and set(refs) == names:
+            rest = {k: v for k, v in node.items() if k not in ("oneOf", "discriminator")}
+            return {"$ref": f"#/$defs/{_LAYER}", **rest}
+        return {k: _replace_unions(v, names) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_unions(v, names) for v in node]
+    return node
+
+
+def _layer_def(definition: dict[str, Any]) -> dict[str, Any]:
+    """``type`` required and first; its default dropped (it is the discriminator, not optional)."""
+    props = dict(definition.get("properties", {}))
+    type_prop = {k: v for k, v in props.pop("type").items() if k != "default"}
+    out = dict(definition)
+    out["properties"] = {"type": type_prop, **props}
+    out["required"] = ["type", *[r for r in definition.get("required", []) if r != "type"]]
+    out["additionalProperties"] = False
+    return out
+
+
+def spec_schema() -> dict[str, Any]:
+    """The post-processed JSON Schema of :class:`~torchspec.spec.Spec` (a fresh dict)."""
+    raw = copy.deepcopy(Spec.model_json_schema())
+    names = set(REGISTRY)
+    defs: dict[str, Any] = raw.pop("$defs")
+    missing = names - set(defs)
+    if missing:  # pragma: no cover - a registry/schema mismatch is a torchspec bug
+        raise RuntimeError(f"layer types missing from the schema: {sorted(missing)}")
+    defs = {k: (_layer_def(v) if k in names else v) for k, v in defs.items()}
+    for reserved in (_LAYER, _LAYER_NAME):
+        if reserved in defs:  # pragma: no cover - a layer type named like our own definitions
+            raise RuntimeError(f"a $defs entry is already called {reserved!r}")
+    body = _replace_unions(raw, names)
+    defs = _replace_unions(defs, names)
+    ordered = list(REGISTRY)  # registration order, as pydantic lists the union
+    mapping = {name: f"#/$defs/{name}" for name in ordered}
+    defs[_LAYER_NAME] = {
+        "title": "Layer name",
+        "description": "a layer with every parameter left at its default, written as its type "
+        "name alone: `- ReLU` is short for `- {type: ReLU}`",
+        "type": "string",
+        "enum": bare_layer_names(),
+    }
+    defs[_LAYER] = {
+        "title": "Layer",
+        "description": "one layer: a mapping whose `type` is a torch.nn class name and whose other "
+        "keys are that class's constructor arguments, or a bare type name",
+        "oneOf": [
+            {"$ref": f"#/$defs/{_LAYER_NAME}"},
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"enum": ordered}},
+                "oneOf": [{"$ref": ref} for ref in mapping.values()],
+                "discriminator": {"propertyName": "type", "mapping": mapping},
+            },
+        ],
+    }
+    schema: dict[str, Any] = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": SCHEMA_ID,
+        "title": body.pop("title", "torchspec model spec"),
+    }
+    schema.update(body)
+    schema["additionalProperties"] = False
+    schema["$defs"] = dict(sorted(defs.items()))
+    return schema
+
+
+def schema_text() -> str:
+    """The schema as the checked-in ``torchspec.schema.json`` holds it (2-space JSON, final newline)."""
+    return json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n"
