@@ -451,3 +451,21 @@ def test_build_of_a_bad_spec_is_a_located_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"{bad}:6:")
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`torchspec check big.yaml | head -2`: the pipe closes mid-output; exit quietly, like grep."""
+    big = tmp_path / "big.yaml"  # a table far larger than a pipe's buffer, so the write really fails
+    big.write_text("name: big\ninput: [8]\nlayers:\n" + "  - {type: Linear, out_features: 8}\n" * 3000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchspec", "check", str(big)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(64)  # like `head`: read a little, then close the pipe
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
