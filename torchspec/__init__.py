@@ -30,12 +30,14 @@ __all__ = [
     "load_model",
     "load_spec",
     "save_model",
+    "train",
 ]
 
 _LAZY = {
     "build": "torchspec.build",
     "load_model": "torchspec.build",
     "save_model": "torchspec.build",
+    "train": "torchspec.train",
 }
 
 

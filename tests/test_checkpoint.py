@@ -1,0 +1,172 @@
+"""Checkpoints: atomic writes (a kill mid-save never leaves an unreadable last.ckpt), weights_only
+loading, the per-layer diff for a checkpoint that does not match the spec, and the NaN stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import torchspec
+from torchspec.errors import SpecError
+from torchspec.train.checkpoint import load_checkpoint, save_checkpoint
+
+SPEC = """\
+name: small
+input: [6]
+layers:
+  - {name: hidden, type: Linear, out_features: 16}
+  - ReLU
+  - {name: head, type: Linear, out_features: 3}
+train:
+  data: {source: random, samples: 64, classes: 3}
+  batch_size: 16
+  epochs: 2
+  optimizer: {type: SGD, lr: 0.1, momentum: 0.9}
+  output_dir: OUT
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_spec(tmp_path: Path, text: str = SPEC, name: str = "spec") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text.replace("OUT", str(tmp_path / "run")))
+    return path
+
+
+def test_checkpoint_is_weights_only_loadable_and_complete(tmp_path: Path) -> None:
+    torchspec.train(write_spec(tmp_path), quiet=True)
+    raw = torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)  # no pickled code inside
+    for key in (
+        "model",
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "epoch",
+        "batch",
+        "step",
+        "rng",
+        "history",
+        "spec",
+    ):
+        assert key in raw
+    assert raw["epoch"] == 2 and raw["batch"] == 0 and raw["step"] == 8
+    assert set(raw["rng"]) == {"python", "numpy", "torch", "cuda"}
+    assert (tmp_path / "run" / "best.ckpt").exists()
+    assert not [p for p in os.listdir(tmp_path / "run") if p.endswith(".tmp")]
+
+
+def test_failed_save_leaves_previous_checkpoint_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "last.ckpt")
+    save_checkpoint(path, {"value": torch.arange(3)})
+
+    def crash(obj: object, handle: object) -> None:
+        handle.write(b"PK\x03\x04 half a zip")  # type: ignore[attr-defined]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"value": torch.arange(5)})
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["value"], torch.arange(3))
+    assert os.listdir(tmp_path) == ["last.ckpt"]
+
+
+def test_partial_temp_file_is_ignored_on_resume(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    torchspec.train(spec, ["train.epochs=1"], quiet=True)
+    # what a kill -9 during a save leaves behind: a torn temp file next to the good checkpoint
+    (tmp_path / "run" / "last.ckpt.x1y2z3.tmp").write_bytes(b"PK\x03\x04 torn")
+    history = torchspec.train(spec, resume="auto", quiet=True)
+    assert [row["epoch"] for row in history] == [1, 2]
+
+
+KILLER = """
+import sys, torch
+from torchspec.train.checkpoint import save_checkpoint
+path, i = sys.argv[1], 0
+while True:
+    i += 1
+    save_checkpoint(path, {"i": i, "weights": torch.full((1_000_000,), float(i))})
+    print(i, flush=True)
+"""
+
+
+def test_kill_9_during_saves_never_corrupts_last_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", KILLER, str(path)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # one checkpoint written; the next save is under way
+        time.sleep(float(rng.uniform(0, 0.05)))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        state = torch.load(path, weights_only=True)
+        assert torch.equal(state["weights"], torch.full((1_000_000,), float(state["i"])))
+
+
+def test_checkpoint_of_another_model_is_refused_with_a_per_layer_diff(tmp_path: Path) -> None:
+    torchspec.train(write_spec(tmp_path), ["train.epochs=1"], quiet=True)
+    wider = write_spec(tmp_path, SPEC.replace("out_features: 16", "out_features: 32"), "wider")
+    with pytest.raises(SpecError) as info:
+        torchspec.train(wider, resume="auto", quiet=True)
+    text = str(info.value)
+    assert "the checkpoint does not match the spec (3 tensors differ)" in text
+    assert "hidden  weight  [32, 6]   [16, 6]" in text
+    assert "head    weight  [3, 32]   [3, 16]" in text
+    assert "size mismatch" not in text  # not torch's raw dump
+
+
+def test_unreadable_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(SpecError, match="cannot read checkpoint"):
+        load_checkpoint(str(bad))
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    torchspec.train(spec, ["train.epochs=1"], quiet=True)
+    good = load_checkpoint(str(tmp_path / "run" / "last.ckpt"))
+    # lr 3e38 turns the weights to inf in the first step (whose loss is still finite); the
+    # checkpoint due after it must not be written, and step 2's loss is NaN: the run stops.
+    overrides = [
+        "train.optimizer.lr=3e38",
+        "train.data.scale=1000",
+        "train.checkpoint_every=1",
+        "layers.1=Identity",
+    ]
+    with pytest.raises(SpecError) as info:
+        torchspec.train(spec, overrides, quiet=True)
+    text = str(info.value)
+    assert "the loss is nan at step 2 (epoch 1, batch 2); training stopped" in text
+    assert "the last good checkpoint" in text and "is kept" in text
+    kept = load_checkpoint(str(tmp_path / "run" / "last.ckpt"))
+    assert kept["step"] == good["step"] == 4
+    for key, tensor in kept["model"].items():
+        assert torch.equal(tensor, good["model"][key])
+
+
+def test_inf_in_data_stops_at_the_first_step(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    with pytest.raises(SpecError, match=r"the loss is (nan|inf) at step 1 \(epoch 1, batch 1\)"):
+        torchspec.train(spec, ["train.data.scale=.inf"], quiet=True)
+    assert not (tmp_path / "run" / "last.ckpt").exists()

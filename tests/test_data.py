@@ -1,0 +1,228 @@
+"""Data sources (optional ones skip without their extra), the epoch sampler, the first-batch check."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import torchspec
+from torchspec.errors import SpecError
+from torchspec.train.data import EpochSampler, load_data, synthetic_motion
+from torchspec.train.validate import resolve_spec
+
+HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
+HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def spec_text(input_shape: str, data: str, extra: str = "", out: int = 3) -> str:
+    return f"""\
+name: data_test
+input: {input_shape}
+layers:
+  - Flatten
+  - {{type: Linear, out_features: {out}}}
+train:
+  data: {data}
+  batch_size: 8
+  epochs: 1
+  output_dir: OUT
+{extra}"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text.replace("OUT", str(tmp_path / "run")))
+    return path
+
+
+def datasets(path: Path) -> tuple[object, object]:
+    spec, config = resolve_spec(path)
+    data = load_data(config, spec.input, (3,), file=str(path), base_dir=str(path.parent), say=lambda _: None)
+    return data.train, data.val
+
+
+# -- synthetic-motion --------------------------------------------------------------------------------
+def test_synthetic_motion_is_deterministic_fast_and_labelled_by_direction() -> None:
+    start = time.perf_counter()
+    x, y = synthetic_motion((1, 8, 24, 24), 2048, classes=4, noise=0.0, seed=1)
+    assert time.perf_counter() - start < 5
+    assert x.shape == (2048, 1, 8, 24, 24) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert set(y.tolist()) == {0, 1, 2, 3}
+    again = synthetic_motion((1, 8, 24, 24), 2048, classes=4, noise=0.0, seed=1)
+    assert torch.equal(x, again[0]) and torch.equal(y, again[1])
+    assert not torch.equal(x, synthetic_motion((1, 8, 24, 24), 2048, classes=4, noise=0.0, seed=2)[0])
+    # the square's centre moves along the labelled direction: class k at angle 2*pi*k/4
+    rows, cols = torch.arange(24.0), torch.arange(24.0)
+    mass = x[:, 0].sum(dim=(2, 3))  # (N, T)
+    cy = (x[:, 0].sum(dim=3) * rows).sum(dim=2) / mass
+    cx = (x[:, 0].sum(dim=2) * cols).sum(dim=2) / mass
+    dy, dx = cy[:, -1] - cy[:, 0], cx[:, -1] - cx[:, 0]
+    predicted = torch.round(torch.atan2(dy, dx) / (torch.pi / 2)).long() % 4
+    assert (predicted == y).float().mean() > 0.99
+
+
+def test_synthetic_motion_single_frames_do_not_tell_the_direction() -> None:
+    x, y = synthetic_motion((1, 8, 16, 16), 4000, classes=4, noise=0.0, seed=0)
+    # the average first frame (where squares start) of each class: a position prior, but every
+    # class covers most of the frame, so one frame alone is ambiguous
+    for k in range(4):
+        coverage = (x[y == k, 0, 0].sum(dim=0) > 0).float().mean()
+        assert coverage > 0.5
+
+
+def test_synthetic_motion_eight_classes_and_channels() -> None:
+    x, y = synthetic_motion((3, 6, 20, 20), 256, classes=8, seed=0)
+    assert x.shape == (256, 3, 6, 20, 20) and int(y.max()) == 7
+
+
+def test_synthetic_motion_needs_a_clip_input(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"synthetic-motion makes clips \(C, T, H, W\)"):
+        datasets(write(tmp_path, spec_text("[4]", "synthetic-motion")))
+
+
+# -- random, tensors, python, digits, torchvision ------------------------------------------------------
+def test_random_source_classification_and_regression(tmp_path: Path) -> None:
+    train, val = datasets(write(tmp_path, spec_text("[2, 5]", "{source: random, samples: 50, classes: 3}")))
+    assert len(train) == 40 and len(val) == 10  # type: ignore[arg-type]
+    x, y = train[0]  # type: ignore[index]
+    assert x.shape == (2, 5) and y.dtype == torch.int64
+    history = torchspec.train(
+        write(tmp_path, spec_text("[4]", "{source: random, task: regression}", "  loss: MSELoss\n")),
+        quiet=True,
+    )
+    assert history[0]["train_accuracy"] is None and history[0]["val_accuracy"] is None
+    csv_row = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1].split(",")
+    assert csv_row[4] == "" and csv_row[6] == ""  # accuracy empty for regression
+
+
+def test_tensors_npz_npy_memmap_and_pt(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((30, 4)).astype(np.float32), rng.integers(0, 3, 30)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    torch.save({"inputs": torch.from_numpy(x), "labels": torch.from_numpy(y)}, tmp_path / "d.pt")
+    for data in (
+        "{source: tensors, inputs: d.npz}",  # relative to the spec's folder
+        "{source: tensors, inputs: x.npy, targets: y.npy}",
+        "{source: tensors, inputs: d.pt, inputs_key: inputs, targets_key: labels}",
+    ):
+        train, val = datasets(write(tmp_path, spec_text("[4]", data)))
+        assert len(train) + len(val) == 30  # type: ignore[arg-type]
+        xs, _ = train[0]  # type: ignore[index]
+        assert xs.shape == (4,) and xs.dtype == torch.float32
+    train, _ = datasets(write(tmp_path, spec_text("[4]", "{source: tensors, inputs: x.npy, targets: y.npy}")))
+    assert isinstance(train.dataset.inputs, np.memmap)  # type: ignore[attr-defined]
+
+
+def test_tensors_errors_are_clear(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 4)), labels=np.zeros(4))
+    with pytest.raises(SpecError, match=r"train\.data \(tensors\): .*has no array 'y' \(it has: x, labels\)"):
+        datasets(write(tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}")))
+    with pytest.raises(SpecError, match="does not exist"):
+        datasets(write(tmp_path, spec_text("[4]", "{source: tensors, inputs: missing.npz}")))
+
+
+def test_python_dataset_is_imported_and_announced(tmp_path: Path) -> None:
+    (tmp_path / "my_data_mod.py").write_text(
+        "import torch\n"
+        "class Squares:\n"
+        "    def __init__(self, n):\n        self.n = n\n"
+        "    def __len__(self):\n        return self.n\n"
+        "    def __getitem__(self, i):\n        return torch.full((4,), float(i)), i % 3\n"
+    )
+    spec = write(tmp_path, spec_text("[4]", "{source: python, target: 'my_data_mod:Squares', args: {n: 20}}"))
+    result = subprocess.run(
+        [sys.executable, "-m", "torchspec", "train", str(spec)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "importing user code: module my_data_mod" in result.stdout
+    with pytest.raises(SpecError, match="No module named 'no_such_mod'"):
+        datasets(write(tmp_path, spec_text("[4]", "{source: python, target: 'no_such_mod:X'}")))
+
+
+@pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn (torchspec[digits]) not installed")
+def test_digits_source() -> None:
+    spec = Path(__file__).parent.parent / "specs" / "digits_cnn.yaml"
+    train, val = datasets(spec)
+    assert len(train) + len(val) == 1797  # type: ignore[arg-type]
+    x, y = train[0]  # type: ignore[index]
+    assert x.shape == (1, 8, 8) and float(x.min()) >= 0 and float(x.max()) <= 1 and 0 <= int(y) <= 9
+
+
+def test_digits_without_sklearn_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if not installed
+    with pytest.raises(SpecError, match=r"pip install 'torchspec\[digits\]'"):
+        datasets(write(tmp_path, spec_text("[1, 8, 8]", "digits")))
+
+
+@pytest.mark.skipif(not HAS_TORCHVISION, reason="torchvision (torchspec[vision]) not installed")
+def test_torchvision_image_folder(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), color=i * 40).save(tmp_path / "images" / label / f"{i}.png")
+    data = (
+        "{source: torchvision, name: ImageFolder, root: "
+        + str(tmp_path / "images")
+        + ", transform: [Grayscale, ToTensor]}"
+    )
+    train, val = datasets(write(tmp_path, spec_text("[1, 8, 8]", data)))
+    assert len(train) + len(val) == 6  # type: ignore[arg-type]
+
+
+def test_torchvision_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed
+    with pytest.raises(SpecError, match=r"pip install 'torchspec\[vision\]'"):
+        datasets(write(tmp_path, spec_text("[1, 28, 28]", "{source: torchvision, name: MNIST}")))
+
+
+# -- loaders -------------------------------------------------------------------------------------------
+def test_epoch_sampler_order_depends_only_on_seed_and_epoch() -> None:
+    a, b = EpochSampler(100, True, 7), EpochSampler(100, True, 7)
+    b.set_epoch(2)
+    b_order = list(b)
+    a.set_epoch(2, start=24)
+    assert list(a) == b_order[24:] and len(a) == 76
+    assert a.order(2) != a.order(3) and sorted(a.order(3)) == list(range(100))
+    assert list(EpochSampler(5, False, 7)) == [0, 1, 2, 3, 4]
+
+
+def test_first_batch_of_the_wrong_shape_names_both_shapes(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", x=np.zeros((16, 5), np.float32), y=np.zeros(16, np.int64))
+    # the data has 5 features per sample; the spec says 4 (and Flatten + Linear would accept it)
+    path = write(tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}"))
+    with pytest.raises(SpecError) as info:
+        torchspec.train(path, quiet=True)
+    text = str(info.value)
+    assert "spec.yaml:2:8: error: the first batch from train.data (tensors) has samples of shape [5]" in text
+    assert "but the spec's input is [4]" in text
+
+
+def test_more_classes_than_outputs_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, spec_text("[4]", "{source: random, classes: 5}"))
+    with pytest.raises(SpecError, match="the data has 5 classes but the model outputs 3 values"):
+        torchspec.train(path, quiet=True)

@@ -1,0 +1,43 @@
+"""``torchspec eval SPEC --checkpoint PATH``: loss and metrics of trained weights on the validation data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from torchspec.cli.train import add_set_argument
+
+    parser = subparsers.add_parser(
+        "eval",
+        help="loss and accuracy of a checkpoint on the validation data",
+        description="Evaluate a checkpoint (.ckpt or model.safetensors) on the spec's validation data.",
+    )
+    parser.add_argument("spec", nargs="?", help="the spec file (default: ./torchspec.yaml)")
+    parser.add_argument(
+        "--checkpoint", required=True, metavar="PATH", help="last.ckpt, best.ckpt or .safetensors"
+    )
+    add_set_argument(parser)
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(func=run, parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from torchspec.cli.train import spec_path
+
+    path = spec_path(args)
+    from torchspec.train.inference import evaluate_checkpoint
+
+    overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
+    quiet = args.format == "json"
+    result = evaluate_checkpoint(path, args.checkpoint, overrides, say=(lambda _: None) if quiet else print)
+    if args.format == "json":
+        print(json.dumps(result))
+        return 0
+    print(f"{result['split']} samples: {result['samples']}")
+    print(f"loss:     {result['loss']:.4f}")
+    if result["accuracy"] is not None:
+        print(f"accuracy: {100 * result['accuracy']:.2f}%")
+    return 0

@@ -1,0 +1,62 @@
+"""``torchspec train [SPEC] [--set KEY=VALUE ...] [--device D] [--resume PATH|auto] [--quiet]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_SPEC = "torchspec.yaml"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a spec as its `train` section says",
+        description="Train a spec as its `train` section says. Writes metrics.csv, spec.yaml, "
+        "last.ckpt, best.ckpt and model.safetensors to train.output_dir.",
+    )
+    parser.add_argument("spec", nargs="?", help=f"the spec file (default: ./{DEFAULT_SPEC})")
+    add_set_argument(parser)
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device)")
+    parser.add_argument(
+        "--resume", metavar="PATH|auto", help="continue from a checkpoint; auto: OUTPUT_DIR/last.ckpt"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only the summary and errors")
+    parser.set_defaults(func=run, parser=parser)
+
+
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value by dotted path, e.g. --set train.epochs=1 (repeatable)",
+    )
+
+
+def spec_path(args: argparse.Namespace) -> str:
+    """SPEC, or ./torchspec.yaml; neither is a usage error (exit 2)."""
+    if args.spec:
+        return str(args.spec)
+    if os.path.isfile(DEFAULT_SPEC):
+        return DEFAULT_SPEC
+    args.parser.error(f"no SPEC given and no {DEFAULT_SPEC} in the current directory")
+    raise AssertionError("unreachable")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = spec_path(args)
+    from torchspec.train.loop import Interrupted, train
+
+    overrides = list(args.overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    try:
+        train(path, overrides, resume=args.resume, quiet=args.quiet)
+    except Interrupted as stop:
+        sys.stderr.write(f"{stop}\n")
+        return stop.code
+    return 0

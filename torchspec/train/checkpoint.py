@@ -1,0 +1,135 @@
+"""Checkpoints: everything an exact resume needs, in a form ``torch.load(weights_only=True)`` reads.
+
+A checkpoint is a dict of tensors and plain values: model, optimizer, scheduler and GradScaler
+state, the position (epoch, batches done in it, global step), the metrics so far, and the RNG
+states of Python, numpy, torch and CUDA. It is written atomically: to a temporary file in the same
+folder, flushed and fsynced, then renamed over the old one, so a kill at any moment leaves either
+the old or the new checkpoint, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchspec.errors import Problem, SpecError
+
+__all__ = [
+    "FORMAT",
+    "get_rng_state",
+    "load_checkpoint",
+    "load_state_checked",
+    "save_checkpoint",
+    "set_rng_state",
+    "state_diff",
+]
+
+FORMAT = "torchspec.checkpoint/1"
+
+
+def get_rng_state() -> dict[str, Any]:
+    version, state, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    return {
+        "python": [version, list(state), gauss],
+        "numpy": [name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, keys, gauss = state["python"]
+    random.setstate((version, tuple(keys), gauss))
+    name, np_keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np_keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically (temp file, fsync, rename, fsync the folder)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` (no code runs); a SpecError if unreadable."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise SpecError.single(path, f"checkpoint {path} does not exist") from None
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError.single(path, f"cannot read checkpoint {path}: {reason}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise SpecError.single(
+            path,
+            f"{path} is not a torchspec checkpoint",
+            hints=["checkpoints are written by `torchspec train` (last.ckpt, best.ckpt)"],
+        )
+    return state
+
+
+def spec_of(state: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(state["spec"])  # type: ignore[no-any-return]
+
+
+def _shape(tensor: Any) -> str:
+    return "-" if tensor is None else "[" + ", ".join(map(str, tensor.shape)) + "]"
+
+
+def state_diff(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(layer, tensor, expected shape, found shape) for every tensor that differs or is missing."""
+    rows = []
+    for key in [*expected, *(k for k in found if k not in expected)]:
+        want, got = expected.get(key), found.get(key)
+        if want is not None and isinstance(got, torch.Tensor) and want.shape == got.shape:
+            continue
+        layer, _, tensor = key.rpartition(".")
+        rows.append((layer or "(root)", tensor, _shape(want), _shape(got)))
+    return rows
+
+
+def load_state_checked(model: torch.nn.Module, found: dict[str, Any], file: str) -> None:
+    """``model.load_state_dict(found)``, or a per-layer diff instead of torch's size-mismatch dump."""
+    rows = state_diff(model.state_dict(), found)
+    if rows:
+        widths = [max(len(r[i]) for r in [("layer", "tensor", "expected", "found"), *rows]) for i in range(4)]
+        lines = [
+            "    " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in [("layer", "tensor", "expected", "found"), *rows]
+        ]
+        message = f"the checkpoint does not match the spec ({len(rows)} tensors differ):\n" + "\n".join(lines)
+        hints = (
+            "the model in the spec changed since this checkpoint was written",
+            "train from scratch (no --resume, or another output_dir),"
+            " or restore the spec it was trained with",
+        )
+        raise SpecError([Problem(file, 0, 0, message, hints)])
+    model.load_state_dict(found, strict=True)

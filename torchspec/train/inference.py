@@ -1,0 +1,106 @@
+"""``eval`` and ``predict`` as library functions: metrics of a checkpoint, outputs for a batch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchspec.build import build
+from torchspec.errors import SpecError
+from torchspec.spec import Spec
+from torchspec.train.checkpoint import load_state_checked
+from torchspec.train.data import load_data, make_loader
+from torchspec.train.objects import make_loss
+from torchspec.train.parts import evaluate, load_weights, pick_device
+from torchspec.train.validate import resolve_spec
+
+__all__ = ["Prediction", "evaluate_checkpoint", "load_input", "predict"]
+
+
+def evaluate_checkpoint(
+    spec: str | os.PathLike[str] | Mapping[str, Any] | Spec,
+    checkpoint: str,
+    overrides: Iterable[str] = (),
+    *,
+    say: Any = print,
+) -> dict[str, Any]:
+    """Loss and accuracy of the weights in ``checkpoint`` on the spec's validation data."""
+    spec, config = resolve_spec(spec, overrides)
+    file = spec.document.file
+    base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    model = build(spec)
+    load_state_checked(model, load_weights(checkpoint)[1], checkpoint)
+    model.to(device)
+    output_shape = tuple(model(torch.zeros((1, *spec.input), device=device)).shape[1:])
+    data = load_data(config, spec.input, output_shape, file=file, base_dir=base_dir, say=say)
+    split, dataset = ("val", data.val) if data.val is not None else ("train", data.train)
+    if data.val is None:
+        say("no validation data (val_fraction: 0 and no train.val): evaluating on the training data")
+    loader = make_loader(dataset, config, train=False, pin_memory=device.type == "cuda")[0]
+    loss, accuracy = evaluate(
+        model, loader, make_loss(config.loss), config.loss.type, device, config.precision
+    )
+    return {"split": split, "samples": len(dataset), "loss": loss, "accuracy": accuracy}  # type: ignore[arg-type]
+
+
+def load_input(path: str) -> torch.Tensor:
+    """A .npy or .pt (weights_only) array: one sample or a batch."""
+    ext = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):
+        raise SpecError.single(path, f"input file {path} does not exist")
+    try:
+        if ext == ".npy":
+            array = np.load(path, allow_pickle=False)
+            return torch.from_numpy(np.ascontiguousarray(array))
+        if ext == ".pt":
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(loaded, torch.Tensor):
+                return loaded
+            raise ValueError(f"it holds a {type(loaded).__name__}, not a tensor")
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise SpecError.single(path, f"cannot read input {path}: {exc}") from None
+    raise SpecError.single(path, f"unsupported input file {path}: use .npy or .pt")
+
+
+@dataclass
+class Prediction:
+    outputs: torch.Tensor  # (N, *output): raw model outputs
+    probabilities: torch.Tensor | None  # (N, classes) for classifiers
+
+
+def predict(model_path: str, input_path: str, *, device: str = "cpu") -> Prediction:
+    """Run the model in ``model_path`` (.ckpt or .safetensors) on the sample or batch in ``input_path``."""
+    spec, state = load_weights(model_path)
+    model = build(spec)
+    load_state_checked(model, state, model_path)
+    target = pick_device(device)
+    model.to(target).eval()
+    x = load_input(input_path)
+    want = tuple(spec.input)
+    if tuple(x.shape) == want:
+        x = x.unsqueeze(0)  # one sample: add the batch dimension
+    if tuple(x.shape[1:]) != want:
+        raise SpecError.single(
+            input_path,
+            f"the input has shape {list(x.shape)}, but the model takes {list(want)} "
+            f"(one sample) or [N, {', '.join(map(str, want))}] (a batch)",
+        )
+    with torch.no_grad():
+        out = model(x.to(target, torch.float32)).float().cpu()
+    last: str = getattr(spec.layers[-1], "type", "")
+    probs = None
+    if out.ndim == 2 and out.shape[1] > 1:
+        if last == "Softmax":
+            probs = out
+        elif last == "LogSoftmax":
+            probs = out.exp()
+        else:
+            probs = out.softmax(dim=1)
+    return Prediction(out, probs)

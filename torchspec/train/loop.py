@@ -1,0 +1,289 @@
+"""The training loop: one function, top to bottom, like nanoGPT's train.py.
+
+Resume is exact on the CPU: the model, optimizer, scheduler, GradScaler and every RNG are restored
+from the checkpoint, and the data order of an epoch comes only from (seed, epoch), so a resumed
+run skips the batches already done and continues bit for bit as if never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from torchspec.build import build_from_report, save_model
+from torchspec.errors import SpecError
+from torchspec.infer import infer_shapes
+from torchspec.spec import Spec, load_spec
+from torchspec.train.checkpoint import (
+    get_rng_state,
+    load_checkpoint,
+    load_state_checked,
+    save_checkpoint,
+    set_rng_state,
+)
+from torchspec.train.console import Reporter, write_metrics
+from torchspec.train.data import epoch_seed, load_data, make_loader
+from torchspec.train.objects import accuracy_counts, adapt_target, make_loss, make_optimizer, make_scheduler
+from torchspec.train.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.train.validate import resolve_spec
+
+__all__ = ["Interrupted", "train"]
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the run after a checkpoint; ``code`` is 130 or 143."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def train(
+    spec: str | os.PathLike[str] | Mapping[str, Any] | Spec,
+    overrides: Iterable[str] = (),
+    *,
+    resume: str | None = None,
+    quiet: bool = False,
+    reporter: Reporter | None = None,
+) -> list[dict[str, Any]]:
+    """Train a spec (path, mapping or Spec) as its ``train`` section says; returns the metrics history.
+
+    ``overrides`` are ``"dotted.key=value"`` strings (``--set``); ``resume`` is a checkpoint path or
+    ``"auto"`` (``output_dir/last.ckpt`` if it exists). One dict per epoch, as in metrics.csv.
+    """
+    out = reporter or Reporter(quiet)
+    spec, config = resolve_spec(spec, overrides)  # every config error, located, before any data
+    file = spec.document.file
+    base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
+    device = pick_device(config.device)
+    report = infer_shapes(spec, batch=config.batch_size)
+    out.table(report)
+
+    # -- seeds, data, model ----------------------------------------------------------------------
+    random.seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    torch.manual_seed(config.seed)
+    data = load_data(config, spec.input, report.output[1:], file=file, base_dir=base_dir, say=out.say)
+    out.say(f"data: {data.description}; device: {device}; precision: {config.precision}")
+    n_out = report.output[-1] if len(report.output) == 2 else None
+    if (
+        data.classes
+        and n_out is not None
+        and config.loss.type in ("CrossEntropyLoss", "NLLLoss")
+        and n_out < data.classes
+    ):
+        message = f"the data has {data.classes} classes but the model outputs {n_out} values per sample"
+        raise SpecError([spec.document.problem(("layers", len(spec.layers) - 1), message)])
+    pin = config.pin_memory if config.pin_memory is not None else device.type == "cuda"
+    train_loader, sampler = make_loader(data.train, config, train=True, pin_memory=pin)
+    val_loader = (
+        make_loader(data.val, config, train=False, pin_memory=pin)[0] if data.val is not None else None
+    )
+    steps_per_epoch = len(train_loader)
+
+    model = build_from_report(report, seed=config.seed).to(device)
+    loss_fn = make_loss(config.loss)
+    optimizer = make_optimizer(config.optimizer, model.parameters())
+    scheduler, interval = None, "epoch"
+    if config.scheduler is not None:
+        scheduler, interval = make_scheduler(
+            config.scheduler,
+            optimizer,
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch,
+            monitor=config.monitor,
+        )
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+
+    # -- output folder: the resolved spec first, so a run is reproducible from its folder alone ---
+    output_dir = config.output_dir or os.path.join("runs", spec.name)
+    os.makedirs(output_dir, exist_ok=True)
+    resolved = resolved_data(spec, report, config, output_dir)
+    resolved_spec = load_spec(resolved)
+    with open(os.path.join(output_dir, "spec.yaml"), "w") as handle:
+        yaml.safe_dump(resolved, handle, sort_keys=False)
+    last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
+    monitor = config.monitor if val_loader is not None else "train_loss"
+    maximize = monitor.endswith("accuracy")
+
+    # -- position in the run; a resume overwrites all of it from the checkpoint --------------------
+    epoch, batch, step = 0, 0, 0  # epoch index, batches done in it, optimizer steps done overall
+    history: list[dict[str, Any]] = []
+    best: float | None = None
+    sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": 0.0}  # this epoch so far
+    if resume == "auto" and not os.path.exists(last_path):
+        out.say(f"no checkpoint at {last_path}: starting from scratch")
+        resume = None
+    if resume is not None:
+        path = last_path if resume == "auto" else resume
+        ckpt = load_checkpoint(path)
+        load_state_checked(model, ckpt["model"], path)  # a per-layer diff if the spec changed
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt["scheduler"] is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        if scaler.is_enabled() and ckpt["scaler"]:
+            scaler.load_state_dict(ckpt["scaler"])
+        epoch, batch, step, best = ckpt["epoch"], ckpt["batch"], ckpt["step"], ckpt["best"]
+        history, sums = list(ckpt["history"]), dict(ckpt["sums"])
+        set_rng_state(ckpt["rng"])
+        out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
+
+    def snapshot() -> dict[str, Any]:
+        """Everything an exact resume needs, as tensors and plain values (weights_only-loadable)."""
+        return {
+            "spec": json.dumps(resolved),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+            "epoch": epoch,
+            "batch": batch,
+            "step": step,
+            "best": best,
+            "history": history,
+            "sums": dict(sums),
+            "rng": get_rng_state(),
+        }
+
+    def checkpoint(path: str) -> None:
+        # Never replace a good checkpoint with non-finite weights.
+        if all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            save_checkpoint(path, snapshot())
+
+    # -- Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130 / 143 -----------------------------
+    stop: list[int] = []
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))
+
+    spec_arg = file if os.path.isfile(file) else "SPEC"
+    checked = False
+    try:
+        while epoch < config.epochs:
+            started = time.perf_counter() - sums["seconds"]
+            sampler.set_epoch(epoch, start=batch * config.batch_size)  # skip the batches already done
+            train_loader.generator.manual_seed(epoch_seed(config.seed, epoch))  # workers' seeds, per epoch
+            model.train()
+            out.start_epoch(epoch, config.epochs, steps_per_epoch, batch)
+            for x, y in train_loader:  # x: (N, *input), y: (N,) class indices or (N, *output) targets
+                if not checked:  # before the first step: the data must match the spec's input
+                    check_first_batch(spec, x, y, config.data.source)
+                    checked = True
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with autocast(device, config.precision):
+                    output = model(x)  # (N, *output)
+                    target = adapt_target(config.loss.type, output, y)
+                    loss = loss_fn(output, target)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    good = (
+                        f"the last good checkpoint, {last_path}, is kept"
+                        if os.path.exists(last_path)
+                        else "no checkpoint was written"
+                    )
+                    where = f"step {step + 1} (epoch {epoch + 1}, batch {batch + 1})"
+                    message = f"the loss is {loss_value} at {where}; training stopped"
+                    hints = [
+                        good,
+                        "lower train.optimizer.lr, set train.grad_clip, or check the data for inf/NaN",
+                    ]
+                    raise SpecError([spec.document.problem(("train",), message, hints)])
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                # Linear warmup scales the scheduled lr for this step only; the scheduler never sees it.
+                scheduled = [group["lr"] for group in optimizer.param_groups]
+                if step < config.warmup_steps:
+                    for group, lr in zip(optimizer.param_groups, scheduled):
+                        group["lr"] = lr * (step + 1) / config.warmup_steps
+                scaler.step(optimizer)
+                scaler.update()
+                for group, lr in zip(optimizer.param_groups, scheduled):
+                    group["lr"] = lr
+                if scheduler is not None and interval == "step":
+                    scheduler.step()
+                step, batch = step + 1, batch + 1
+                sums["loss"] += loss_value * x.shape[0]
+                sums["samples"] += x.shape[0]
+                counts = accuracy_counts(config.loss.type, output.detach(), target)
+                if counts is not None:
+                    sums["correct"] += counts[0]
+                    sums["counted"] += counts[1]
+                elapsed = time.perf_counter() - started
+                acc = sums["correct"] / sums["counted"] if sums["counted"] else None
+                out.advance(loss_value, acc, sums["samples"] / max(elapsed, 1e-9))
+                sums["seconds"] = elapsed
+                if stop or (config.checkpoint_every and step % config.checkpoint_every == 0):
+                    checkpoint(last_path)  # mid-epoch: a kill now loses at most checkpoint_every steps
+                if stop:
+                    out.stop()
+                    code = 130 if stop[0] == signal.SIGINT else 143
+                    raise Interrupted(
+                        code,
+                        f"interrupted at step {step} (epoch {epoch + 1}); checkpoint written to {last_path}\n"
+                        f"resume with: torchspec train {spec_arg} --resume auto",
+                    )
+
+            # -- end of epoch: validate, schedule, record, checkpoint ------------------------------
+            train_loss = sums["loss"] / max(sums["samples"], 1)
+            train_acc = sums["correct"] / sums["counted"] if sums["counted"] else None
+            val_loss, val_acc = None, None
+            if val_loader is not None:
+                val_loss, val_acc = evaluate(
+                    model, val_loader, loss_fn, config.loss.type, device, config.precision
+                )
+            metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}
+            value = metrics.get(monitor)
+            if scheduler is not None and interval == "metric":
+                scheduler.step(value if value is not None else train_loss)
+            elif scheduler is not None and interval == "epoch":
+                scheduler.step()
+            row = {
+                "epoch": epoch + 1,
+                "step": step,
+                "lr": float(optimizer.param_groups[0]["lr"]),
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "seconds": time.perf_counter() - started,
+            }
+            history.append(row)
+            improved = value is not None and (best is None or (value > best if maximize else value < best))
+            if improved:
+                best = value
+            epoch, batch = epoch + 1, 0
+            sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": 0.0}
+            write_metrics(os.path.join(output_dir, "metrics.csv"), history)
+            checkpoint(last_path)
+            if improved:
+                checkpoint(best_path)
+            out.end_epoch(row, config.epochs, improved)
+    finally:
+        out.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    save_model(model, resolved_spec, os.path.join(output_dir, "model.safetensors"))
+    final = history[-1] if history else {}
+    parts = [f"done: {len(history)} epochs, {step} steps"]
+    if final.get("val_accuracy") is not None:
+        parts.append(f"val accuracy {100 * final['val_accuracy']:.1f}%")
+    if final.get("val_loss") is not None:
+        parts.append(f"val loss {final['val_loss']:.4f}")
+    out.warn(", ".join(parts) + f"; outputs in {output_dir}/ (model.safetensors, last.ckpt, metrics.csv)")
+    return history

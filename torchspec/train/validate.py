@@ -1,0 +1,172 @@
+"""Validating the ``train`` section into located problems, and resolving a spec with ``--set``.
+
+Torch-free. pydantic's errors are walked against the user's data (dropping union tags), unknown
+keys and unknown names get did-you-mean suggestions from the right family (losses, optimizers, ...),
+and the rest is handed to :func:`torchspec.diagnose.problems_from_errors` with a ``("train",)`` prefix.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from torchspec.diagnose import DocumentLike, problems_from_errors, suggest, where
+from torchspec.errors import Problem, SpecError
+from torchspec.layers import REGISTRY
+from torchspec.source import Document, Path, load_document
+from torchspec.spec import Spec
+from torchspec.train.config import DATA_SOURCES, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from torchspec.train.overrides import OverrideDocument, apply_overrides
+
+__all__ = ["resolve_spec", "train_problems", "validate_train"]
+
+_FAMILIES: dict[str, tuple[str, str, dict[str, type[BaseModel]]]] = {
+    # key in train: (what it is, tag field, classes by tag)
+    "loss": ("loss", "type", LOSSES),  # type: ignore[dict-item]
+    "optimizer": ("optimizer", "type", OPTIMIZERS),  # type: ignore[dict-item]
+    "scheduler": ("scheduler", "type", SCHEDULERS),  # type: ignore[dict-item]
+    "data": ("data source", "source", DATA_SOURCES),  # type: ignore[dict-item]
+    "val": ("data source", "source", DATA_SOURCES),  # type: ignore[dict-item]
+}
+_EXAMPLE = "add e.g. `train: {data: synthetic-motion, epochs: 5, optimizer: {type: Adam, lr: 0.001}}`"
+
+
+def _walk(data: Any, loc: Iterable[str | int]) -> tuple[Path, Path]:
+    """(the part of ``loc`` that exists in ``data``, the rest), skipping union tags in ``loc``."""
+    node: Any = data
+    path: list[str | int] = []
+    rest = list(loc)
+    while rest:
+        step = rest[0]
+        if (isinstance(node, dict) and isinstance(step, str) and step in node) or (
+            isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+        ):
+            node = node[step]  # type: ignore[index]
+            path.append(step)
+        elif not (
+            (isinstance(node, dict) and step in (node.get("type"), node.get("source")))
+            or (isinstance(node, str) and step == node)
+        ):
+            break
+        rest.pop(0)
+    return tuple(path), tuple(rest)
+
+
+def _node(data: Any, path: Path) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
+def _owner(node: Any) -> tuple[str | None, type[BaseModel] | None]:
+    """A train mapping's tag (``Adam``, ``synthetic-motion``) and its model class."""
+    if isinstance(node, dict):
+        for _what, tag, classes in _FAMILIES.values():
+            name = node.get(tag)
+            if isinstance(name, str) and name in classes:
+                return name, classes[name]
+    return None, None
+
+
+def _fields_of(type_name: str | None) -> list[str]:
+    if type_name is None:
+        return list(TrainConfig.model_fields)
+    for _what, tag, classes in _FAMILIES.values():
+        if type_name in classes:
+            return [f for f in classes[type_name].model_fields if f != tag]
+    cls = REGISTRY.get(type_name)
+    return [f for f in cls.model_fields if f != "type"] if cls else []
+
+
+def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train",)) -> list[Problem]:
+    """Located problems for pydantic errors of a TrainConfig validated at ``prefix`` in ``doc``."""
+    problems: list[Problem] = []
+    others: list[Any] = []
+    for err in errors:
+        path, rest = _walk(doc.data, (*prefix, *err["loc"]))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent, name = path[:-1], str(path[-1])
+            owner, cls = _owner(_node(doc.data, parent))
+            if cls is not None:
+                tag = "source" if "source" in cls.model_fields else "type"
+                known = [f for f in cls.model_fields if f != tag]
+                message = f"{owner} ({where(parent)}) has no parameter '{name}'"
+            else:
+                known = list(TrainConfig.model_fields) if parent == prefix else []
+                message = f"unknown key '{name}' in {where(parent)}"
+            guess = suggest(name, known)
+            hints = (
+                [f"did you mean '{guess}'?"] if guess else (["known: " + ", ".join(known)] if known else [])
+            )
+            problems.append(doc.problem(path, message, hints, key=True))
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            family = _FAMILIES.get(str(path[-1]) if path else "", ("value", "type", {}))
+            what, tag, classes = family
+            found = err.get("ctx", {}).get("tag")
+            node = _node(doc.data, path)
+            target = (*path, tag) if isinstance(node, dict) and tag in node else path
+            if kind == "union_tag_invalid" and isinstance(found, str):
+                message = f"unknown {what} '{found}' at {where(path)}"
+                guess = suggest(found, classes)
+                hints = [f"did you mean '{guess}'?"] if guess else []
+            else:
+                article = "an" if what[0] in "aeiou" else "a"
+                message = f"{where(path)} must be {article} {what} name or a mapping with '{tag}'"
+                hints = []
+            hints.append("known: " + ", ".join(classes))
+            problems.append(doc.problem(target, message, hints))
+        elif kind == "missing" and rest:
+            node = _node(doc.data, path)
+            named: str | None = node if isinstance(node, str) else _owner(node)[0]
+            message = f"{named or 'the mapping'} ({where(path)}) is missing required parameter '{rest[0]}'"
+            problems.append(doc.problem(path, message, [f"add `{rest[0]}: ...`"]))
+        else:
+            others.append({**err, "loc": (*path, *rest)})
+    return problems + problems_from_errors(doc, others, _fields_of)
+
+
+def _validate(doc: DocumentLike, data: Any) -> TrainConfig:
+    if data is None:
+        raise SpecError([doc.problem((), "the spec has no `train` section", [_EXAMPLE])])
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(train_problems(doc, exc.errors())) from None
+
+
+def validate_train(spec: Spec) -> TrainConfig:
+    """The spec's ``train`` section as a :class:`TrainConfig`; raises a located SpecError."""
+    train: Any = spec.train
+    if isinstance(train, TrainConfig):
+        return train
+    if isinstance(train, BaseModel):  # plugged into Spec as another model: revalidate its data
+        train = train.model_dump(exclude_unset=True)
+    return _validate(spec.document, train)
+
+
+def resolve_spec(
+    source: str | os.PathLike[str] | Mapping[str, Any] | Spec, overrides: Iterable[str] = ()
+) -> tuple[Spec, TrainConfig]:
+    """Load a spec, apply ``--set`` overrides, validate the spec and its train section."""
+    if isinstance(source, Spec):
+        doc = source.document
+    elif isinstance(source, Mapping):
+        doc = Document("<spec>", "", copy.deepcopy(dict(source)), {}, {})
+    else:
+        doc = load_document(source)
+    data = copy.deepcopy(doc.data)
+    defaults: dict[Path, str] = {("train", "loss"): "CrossEntropyLoss", ("train", "optimizer"): "Adam"}
+    where_doc = OverrideDocument(doc, data, apply_overrides(data, overrides, defaults))
+    try:
+        spec = Spec.model_validate({k: v for k, v in data.items() if k != "train"})
+    except ValidationError as exc:
+        raise SpecError(problems_from_errors(where_doc, exc.errors(), _fields_of)) from None
+    config = _validate(where_doc, data.get("train"))
+    spec = spec.model_copy(update={"train": data.get("train")})
+    spec._doc = where_doc.resolved()
+    return spec, config
