@@ -17,7 +17,7 @@ import torch
 
 import torchspec
 from torchspec.errors import SpecError
-from torchspec.train.checkpoint import load_checkpoint, save_checkpoint
+from torchspec.training.checkpoint import load_checkpoint, save_checkpoint
 
 SPEC = """\
 name: small
@@ -100,7 +100,7 @@ def test_partial_temp_file_is_ignored_on_resume(tmp_path: Path) -> None:
 
 KILLER = """
 import sys, torch
-from torchspec.train.checkpoint import save_checkpoint
+from torchspec.training.checkpoint import save_checkpoint
 path, i = sys.argv[1], 0
 while True:
     i += 1

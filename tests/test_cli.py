@@ -1,7 +1,7 @@
 """The ``torchspec`` command line, run as a real subprocess (``python -m torchspec``).
 
 torch is the oracle: the parameter counts, layer types and shapes ``check --format json`` prints
-are compared with the module ``torchspec.build.build`` compiles and with a real forward pass (on the
+are compared with the module ``torchspec.builder.build`` compiles and with a real forward pass (on the
 meta device for the large specs, where a real one would cost gigabytes).
 """
 
@@ -73,7 +73,7 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
     import torch
 
     import torchspec
-    from torchspec.build import build
+    from torchspec.builder import build
 
     report = torchspec.infer_shapes(spec, batch=batch)
     # A real build (real parameters), unless it would not fit comfortably in memory.
@@ -376,7 +376,7 @@ def test_build_saves_safetensors_that_load_model_rebuilds(tmp_path: Path) -> Non
     from safetensors.torch import load_file
 
     import torchspec
-    from torchspec.build import build
+    from torchspec.builder import build
 
     path = tmp_path / "model.safetensors"
     proc = run_cli("build", rel(SMALL), "--seed", "7", "-o", path)

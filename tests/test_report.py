@@ -201,7 +201,7 @@ def test_markup_in_names_is_printed_verbatim(tmp_path: Path) -> None:
 
 
 def test_render_tree_lines_are_torch_reprs() -> None:
-    from torchspec.build import build
+    from torchspec.builder import build
 
     model = build(ROOT / "tests" / "data" / "small.yaml", seed=0)
     buffer = io.StringIO()

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 import torchspec
-from torchspec.train.checkpoint import load_checkpoint
+from torchspec.training.checkpoint import load_checkpoint
 
 # Dropout exercises the RNG, Adam + StepLR the optimizer and scheduler state, shuffle the data order.
 SPEC = """\

@@ -11,9 +11,9 @@ import torch
 
 from torchspec.errors import SpecError
 from torchspec.spec import load_spec
-from torchspec.train.config import LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
-from torchspec.train.objects import adapt_target, make_loss, make_optimizer, make_scheduler
-from torchspec.train.validate import resolve_spec, validate_train
+from torchspec.training.config import LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from torchspec.training.objects import adapt_target, make_loss, make_optimizer, make_scheduler
+from torchspec.training.validate import resolve_spec, validate_train
 
 HEAD = """\
 name: tiny
@@ -209,5 +209,5 @@ def test_config_module_is_torch_free() -> None:
     import subprocess
     import sys
 
-    code = "import sys, torchspec.train.validate; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, torchspec.training.validate; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

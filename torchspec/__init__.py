@@ -14,7 +14,7 @@ from torchspec.infer import LayerRow, ShapeReport, infer_shapes
 from torchspec.spec import Spec, load_spec
 
 if TYPE_CHECKING:
-    from torchspec.build import build, load_model, save_model
+    from torchspec.builder import build, load_model, save_model
 
 __version__ = "0.1.0"
 
@@ -34,10 +34,10 @@ __all__ = [
 ]
 
 _LAZY = {
-    "build": "torchspec.build",
-    "load_model": "torchspec.build",
-    "save_model": "torchspec.build",
-    "train": "torchspec.train",
+    "build": "torchspec.builder",
+    "load_model": "torchspec.builder",
+    "save_model": "torchspec.builder",
+    "train": "torchspec.training.loop",
 }
 
 

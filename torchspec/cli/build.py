@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         return _error(problem)
 
-    from torchspec.build import build_from_report, save_model, verify_on_meta
+    from torchspec.builder import build_from_report, save_model, verify_on_meta
 
     console = make_console()
     render_table(report, console)

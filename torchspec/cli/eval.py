@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from torchspec.cli.train import spec_path
 
     path = spec_path(args)
-    from torchspec.train.inference import evaluate_checkpoint
+    from torchspec.training.inference import evaluate_checkpoint
 
     overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
     quiet = args.format == "json"

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         args.parser.error("--top must be >= 1")
-    from torchspec.train.inference import predict
+    from torchspec.training.inference import predict
 
     result = predict(args.model, args.input, device=args.device)
     rows: list[dict[str, Any]] = []

@@ -49,7 +49,7 @@ def spec_path(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     path = spec_path(args)
-    from torchspec.train.loop import Interrupted, train
+    from torchspec.training.loop import Interrupted, train
 
     overrides = list(args.overrides)
     if args.device:

@@ -13,8 +13,8 @@ import torch
 from torchspec.errors import SpecError
 from torchspec.infer import ShapeReport
 from torchspec.spec import Spec, load_spec
-from torchspec.train.config import TrainConfig
-from torchspec.train.objects import accuracy_counts, adapt_target
+from torchspec.training.config import TrainConfig
+from torchspec.training.objects import accuracy_counts, adapt_target
 
 __all__ = ["autocast", "check_first_batch", "evaluate", "load_weights", "pick_device", "resolved_data"]
 
@@ -105,13 +105,13 @@ def resolved_data(spec: Spec, report: ShapeReport, config: TrainConfig, output_d
 
 def load_weights(path: str) -> tuple[Spec, dict[str, torch.Tensor]]:
     """(spec, state_dict) from a training checkpoint (.ckpt) or a model.safetensors file."""
-    from torchspec.train.checkpoint import load_checkpoint
+    from torchspec.training.checkpoint import load_checkpoint
 
     if path.endswith(".safetensors"):
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        from torchspec.build import SPEC_METADATA_KEY
+        from torchspec.builder import SPEC_METADATA_KEY
 
         try:
             with safe_open(path, framework="pt") as handle:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchspec.train import config as C
+from torchspec.training import config as C
 
 __all__ = ["accuracy_counts", "adapt_target", "make_loss", "make_optimizer", "make_scheduler"]
 

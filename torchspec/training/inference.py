@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchspec.build import build
+from torchspec.builder import build
 from torchspec.errors import SpecError
 from torchspec.spec import Spec
-from torchspec.train.checkpoint import load_state_checked
-from torchspec.train.data import load_data, make_loader
-from torchspec.train.objects import make_loss
-from torchspec.train.parts import evaluate, load_weights, pick_device
-from torchspec.train.validate import resolve_spec
+from torchspec.training.checkpoint import load_state_checked
+from torchspec.training.data import load_data, make_loader
+from torchspec.training.objects import make_loss
+from torchspec.training.parts import evaluate, load_weights, pick_device
+from torchspec.training.validate import resolve_spec
 
 __all__ = ["Prediction", "evaluate_checkpoint", "load_input", "predict"]
 

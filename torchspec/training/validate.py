@@ -19,8 +19,8 @@ from torchspec.errors import Problem, SpecError
 from torchspec.layers import REGISTRY
 from torchspec.source import Document, Path, load_document
 from torchspec.spec import Spec
-from torchspec.train.config import DATA_SOURCES, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
-from torchspec.train.overrides import OverrideDocument, apply_overrides
+from torchspec.training.config import DATA_SOURCES, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from torchspec.training.overrides import OverrideDocument, apply_overrides
 
 __all__ = ["resolve_spec", "train_problems", "validate_train"]
 

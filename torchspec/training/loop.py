@@ -21,22 +21,22 @@ import numpy as np
 import torch
 import yaml
 
-from torchspec.build import build_from_report, save_model
+from torchspec.builder import build_from_report, save_model
 from torchspec.errors import SpecError
 from torchspec.infer import infer_shapes
 from torchspec.spec import Spec, load_spec
-from torchspec.train.checkpoint import (
+from torchspec.training.checkpoint import (
     get_rng_state,
     load_checkpoint,
     load_state_checked,
     save_checkpoint,
     set_rng_state,
 )
-from torchspec.train.console import Reporter, write_metrics
-from torchspec.train.data import epoch_seed, load_data, make_loader
-from torchspec.train.objects import accuracy_counts, adapt_target, make_loss, make_optimizer, make_scheduler
-from torchspec.train.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
-from torchspec.train.validate import resolve_spec
+from torchspec.training.console import Reporter, write_metrics
+from torchspec.training.data import epoch_seed, load_data, make_loader
+from torchspec.training.objects import accuracy_counts, adapt_target, make_loss, make_optimizer, make_scheduler
+from torchspec.training.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.training.validate import resolve_spec
 
 __all__ = ["Interrupted", "train"]
 

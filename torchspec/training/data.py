@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 
 from torchspec.errors import SpecError
-from torchspec.train import config as C
+from torchspec.training import config as C
 
 __all__ = ["Data", "EpochSampler", "load_data", "make_loader", "synthetic_motion"]
 
