@@ -904,3 +904,27 @@ def test_fuzz_random_layers(shape: list[int], layers: list[Any], batch: int) -> 
         torchspec.infer_shapes(spec, batch=batch)
     except SpecError as err:
         assert err.problems and str(err)
+
+
+def test_train_section_errors_come_with_the_layer_errors_in_file_order(tmp_path: Path) -> None:
+    """`check` validates the train section too: one run shows the layer and the train mistakes."""
+    text = (
+        "name: t\ninput: [4]\nlayers:\n"
+        "  - {type: Linear, out_features: 2, kernal_size: 3}\n"
+        "train:\n  data: {source: random, samples: 10}\n  epochs: 0\n"
+        "  optimizer: {type: Adma, lr: 0.1}\n"
+    )
+    found = problems(write(tmp_path, text), shapes=False)
+    assert [where(p) for p in found] == [
+        at(text, 4, "kernal_size"),
+        at(text, 7, "0"),
+        at(text, 8, "Adma"),
+    ]
+    assert "did you mean 'Adam'?" in found[2].hints
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchspec", "check", str(tmp_path / "bad.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.count(": error: ") == 3

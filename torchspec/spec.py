@@ -124,6 +124,21 @@ def _unlocated(doc: Document, problems: list[Problem]) -> list[Problem]:
     return [replace(p, line=0, col=0, source_line=None) for p in problems]
 
 
+def _train_problems(doc: Document) -> list[Problem]:
+    """The ``train`` section is checked with the rest, so `check` catches its mistakes too.
+
+    Its models load only for specs that have one: a spec without ``train`` pays nothing for them.
+    """
+    from torchspec.training.config import TrainConfig
+    from torchspec.training.validate import train_problems
+
+    try:
+        TrainConfig.model_validate(doc.data["train"])
+    except ValidationError as exc:
+        return train_problems(doc, exc.errors())
+    return []
+
+
 def load_spec(source: str | os.PathLike[str] | Mapping[str, Any] | Spec) -> Spec:
     """Read and validate a spec from a .yaml/.yml/.json path or a mapping; raises SpecError.
 
@@ -140,6 +155,8 @@ def load_spec(source: str | os.PathLike[str] | Mapping[str, Any] | Spec) -> Spec
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
         problems += problems_from_errors(doc, exc.errors(), _fields_of)
+    if isinstance(doc.data.get("train"), dict):
+        problems += _train_problems(doc)
     if problems:
         raise SpecError(_unlocated(doc, sort_problems(problems)))
     spec._doc = doc
