@@ -6,7 +6,7 @@ model; ``Sequential`` nests a list of them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag
 
@@ -60,10 +60,13 @@ def layer_tag(value: Any) -> str | None:
     return getattr(value, "type", None)
 
 
-AnyLayer = Annotated[
-    Union[tuple(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items())],  # type: ignore[valid-type]  # noqa: UP007
-    Discriminator(layer_tag),
-    BeforeValidator(_bare_name),
-]
+if TYPE_CHECKING:
+    AnyLayer = Layer
+else:
+    AnyLayer = Annotated[
+        Union[tuple(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items())],  # noqa: UP007
+        Discriminator(layer_tag),
+        BeforeValidator(_bare_name),
+    ]
 
 # Sequential resolves AnyLayer lazily (defer_build): building it here would build the union twice.

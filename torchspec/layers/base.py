@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from torchspec.layers.fields import INT64_MAX
 
 __all__ = [
     "REGISTRY",
+    "RESERVED",
     "Inferred",
     "Layer",
     "ModuleName",
@@ -35,8 +37,53 @@ __all__ = [
 
 Shape = tuple[int, ...]
 
-# A child name must work with add_module: no dots, not empty; we also keep it an identifier-like word.
-ModuleName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+# Attributes of a fresh torch.nn.Sequential: add_module refuses a child named like one of them
+# ("attribute already exists"). Dunder names are refused by pattern too (Python adds new ones).
+_RESERVED_NAMES = """
+    T_destination add_module append apply bfloat16 buffers call_super_init children compile cpu
+    cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
+    get_parameter get_submodule half insert ipu load_state_dict modules mtia named_buffers
+    named_children named_modules named_parameters parameters pop register_backward_hook
+    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+
+    _apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl
+    _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks
+    _forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks _get_item_by_idx
+    _get_name _is_full_backward_hook _load_from_state_dict _load_state_dict_post_hooks
+    _load_state_dict_pre_hooks _maybe_warn_non_full_backward_hook _modules _named_members
+    _non_persistent_buffers_set _parameters _register_load_state_dict_pre_hook
+    _register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict _slow_forward
+    _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl
+
+    __add__ __annotations__ __call__ __class__ __delattr__ __delitem__ __dict__ __dir__ __doc__
+    __eq__ __format__ __ge__ __getattr__ __getattribute__ __getitem__ __getstate__ __gt__
+    __hash__ __iadd__ __imul__ __init__ __init_subclass__ __iter__ __le__ __len__ __lt__
+    __module__ __mul__ __ne__ __new__ __reduce__ __reduce_ex__ __repr__ __rmul__ __setattr__
+    __setitem__ __setstate__ __sizeof__ __str__ __subclasshook__ __weakref__
+"""
+RESERVED: frozenset[str] = frozenset(_RESERVED_NAMES.split())
+
+
+def _free_name(name: str) -> str:
+    if name in RESERVED or (len(name) > 4 and name.startswith("__") and name.endswith("__")):
+        raise PydanticCustomError(
+            "reserved_name",
+            "name '{name}' is taken: torch.nn.Sequential already has an attribute of that name, "
+            "so add_module would refuse it; pick another name",
+            {"name": name},
+        )
+    return name
+
+
+# A child name must work with add_module: no dots, not empty, not an attribute of nn.Sequential;
+# we also keep it an identifier-like word.
+ModuleName = Annotated[
+    str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128), AfterValidator(_free_name)
+]
 
 
 class ShapeError(Exception):
@@ -45,9 +92,7 @@ class ShapeError(Exception):
     ``message`` may contain ``{incoming}``, replaced by the incoming shape and where it came from.
     """
 
-    def __init__(
-        self, message: str, *, field: str | None = None, hints: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, message: str, *, field: str | None = None, hints: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -134,9 +179,7 @@ class Layer(BaseModel):
         args = {k: _tuplify(getattr(self, k)) for k in self.model_fields_set if k not in _META}
         args.update({k: _tuplify(v) for k, v in inferred.args.items()})
         # torch's own order: positional values, then the window sizes, then the rest as declared
-        order = {
-            k: i for i, k in enumerate((*self.positional, *_SIZES_FIRST, *type(self).model_fields))
-        }
+        order = {k: i for i, k in enumerate((*self.positional, *_SIZES_FIRST, *type(self).model_fields))}
         return dict(sorted(args.items(), key=lambda kv: order.get(kv[0], len(order))))
 
     def summary(self, inferred: Inferred) -> str:

@@ -83,10 +83,10 @@ class _Conv(Layer):
 
 def _conv_class(rank: int) -> type[_Conv]:
     class ConvNd(_Conv):
-        kernel_size: Size[rank]
-        stride: Size[rank] = 1
-        padding: Padding[rank] = 0
-        dilation: Size[rank] = 1
+        kernel_size: Size[rank]  # type: ignore[valid-type]
+        stride: Size[rank] = 1  # type: ignore[valid-type]
+        padding: Padding[rank] = 0  # type: ignore[valid-type]
+        dilation: Size[rank] = 1  # type: ignore[valid-type]
 
         @field_validator("padding")
         @classmethod
@@ -105,9 +105,7 @@ def _conv_class(rank: int) -> type[_Conv]:
             s, d = expand(self.stride, rank), expand(self.dilation, rank)
             if self.padding == "same":
                 # torch pads d(k-1) in total, the larger half on the right
-                pads: tuple[int, ...] = tuple(
-                    di * (ki - 1) - di * (ki - 1) // 2 for di, ki in zip(d, k)
-                )
+                pads: tuple[int, ...] = tuple(di * (ki - 1) - di * (ki - 1) // 2 for di, ki in zip(d, k))
             else:
                 pads = expand(0 if self.padding == "valid" else self.padding, rank)
             out = []
@@ -144,24 +142,34 @@ def _conv_class(rank: int) -> type[_Conv]:
 def _conv_transpose_class(rank: int) -> type[_Conv]:
     class ConvTransposeNd(_Conv):
         transposed = True
-        kernel_size: Size[rank]
-        stride: Size[rank] = 1
-        padding: PadSize[rank] = 0
-        output_padding: PadSize[rank] = 0
-        dilation: Size[rank] = 1
+        kernel_size: Size[rank]  # type: ignore[valid-type]
+        stride: Size[rank] = 1  # type: ignore[valid-type]
+        padding: PadSize[rank] = 0  # type: ignore[valid-type]
+        # dilation before output_padding, which is checked against it
+        dilation: Size[rank] = 1  # type: ignore[valid-type]
+        output_padding: PadSize[rank] = 0  # type: ignore[valid-type]
         padding_mode: Literal["zeros"] = "zeros"
+
+        @field_validator("output_padding")
+        @classmethod
+        def _below_stride_or_dilation(cls, value: Any, info: ValidationInfo) -> Any:
+            if "stride" not in info.data or "dilation" not in info.data:
+                return value  # reported already
+            s, d = expand(info.data["stride"], rank), expand(info.data["dilation"], rank)
+            if any(o >= si and o >= di for o, si, di in zip(expand(value, rank), s, d)):
+                raise PydanticCustomError(
+                    "output_padding",
+                    "output_padding {op} must be smaller than stride {s} or dilation {d} in every "
+                    "dimension; lower output_padding or raise the stride",
+                    {"op": value, "s": info.data["stride"], "d": info.data["dilation"]},
+                )
+            return value
 
         def out_spatial(self, spatial: list[int], k: tuple[int, ...]) -> list[int]:
             s, d = expand(self.stride, rank), expand(self.dilation, rank)
             p, op = expand(self.padding, rank), expand(self.output_padding, rank)
             out = []
             for i, length in enumerate(spatial):
-                if op[i] >= s[i] and op[i] >= d[i]:
-                    raise ShapeError(
-                        f"output_padding {_fmt(op)} must be smaller than stride {_fmt(s)} or "
-                        f"dilation {_fmt(d)} in every dimension",
-                        field="output_padding",
-                    )
                 size = (length - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
                 if size < 1:
                     raise ShapeError(

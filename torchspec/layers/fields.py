@@ -108,9 +108,7 @@ class _SizeFactory:
 
     def __getitem__(self, rank: int) -> Any:
         args = (rank, self.minimum, self.allow_none_items)
-        return Annotated[
-            Any, PlainValidator(_size_validator(*args)), WithJsonSchema(_size_schema(*args))
-        ]
+        return Annotated[Any, PlainValidator(_size_validator(*args)), WithJsonSchema(_size_schema(*args))]
 
 
 Size = _SizeFactory(minimum=1)

@@ -22,11 +22,22 @@ class _BatchNorm(Layer):
 
     def infer(self, shape: Shape) -> Inferred:
         self.check_rank(shape)
-        c = self.check_given("num_features", self.num_features, shape[1], "channels")
+        c = shape[1]
+        if self.affine or self.track_running_stats:  # else torch never looks at num_features
+            self.check_given("num_features", self.num_features, c, "channels")
+        features = c if self.num_features is None else self.num_features
+        if not self.track_running_stats and prod(shape) == c:
+            # without running statistics torch always normalises with the batch's own statistics
+            raise ShapeError(
+                f"track_running_stats=false normalises with the batch's statistics, which needs more "
+                f"than 1 value per channel, but the incoming shape is {{incoming}} with a batch of "
+                f"{shape[0]}, 1 value per channel; use a larger batch or track_running_stats: true",
+                field="track_running_stats",
+            )
         params = 2 * c if self.affine else 0
         # running_mean, running_var and the num_batches_tracked counter
         buffers = 2 * c + 1 if self.track_running_stats else 0
-        return Inferred(shape, params=params, buffers=buffers, args={"num_features": c})
+        return Inferred(shape, params=params, buffers=buffers, args={"num_features": features})
 
 
 @register
@@ -52,9 +63,7 @@ class BatchNorm3d(_BatchNorm):
 
 def _normalized_shape(value: Any) -> int | list[int]:
     items = value if isinstance(value, list) else [value]
-    if not items or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items
-    ):
+    if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
         raise PydanticCustomError(
             "normalized_shape",
             "normalized_shape must be an int >= 1 or a non-empty list of them, found {found}",
@@ -92,7 +101,8 @@ class LayerNorm(Layer):
     def infer(self, shape: Shape) -> Inferred:
         dims = self.normalized_shape
         dims = list(dims) if isinstance(dims, list) else [dims]
-        tail = list(shape[len(shape) - len(dims) :]) if len(dims) < len(shape) else None
+        # torch only compares trailing sizes: the batch dimension may be among them
+        tail = list(shape[len(shape) - len(dims) :]) if len(dims) <= len(shape) else None
         if tail != dims:
             fit = list(shape[-len(dims) :]) if len(dims) < len(shape) else list(shape[-1:])
             raise ShapeError(
@@ -132,10 +142,21 @@ class GroupNorm(Layer):
 
     def infer(self, shape: Shape) -> Inferred:
         self.check_rank(shape)
-        c = self.check_given("num_channels", self.num_channels, shape[1], "channels")
+        c = shape[1]
+        if self.affine:  # else torch never looks at num_channels
+            self.check_given("num_channels", self.num_channels, c, "channels")
+        channels = c if self.num_channels is None else self.num_channels
         if c % self.num_groups:
             raise ShapeError(
                 f"num_groups={self.num_groups} does not divide the {c} channels of {{incoming}}",
                 field="num_groups",
             )
-        return Inferred(shape, params=2 * c if self.affine else 0, args={"num_channels": c})
+        if prod(shape) == self.num_groups:
+            raise ShapeError(
+                f"num_groups={self.num_groups} leaves 1 value per group, but torch needs more than 1: "
+                f"the incoming shape is {{incoming}} with a batch of {shape[0]}; use fewer groups or a "
+                f"larger batch",
+                field="num_groups",
+            )
+        params = 2 * c if self.affine else 0
+        return Inferred(shape, params=params, args={"num_channels": channels})

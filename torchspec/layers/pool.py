@@ -54,7 +54,8 @@ def _pool_out(length: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> i
 
 class _Pool(Layer):
     rank: ClassVar[int]
-    has_dilation: ClassVar[bool] = False
+    # avg_pool3d (unlike every other pool) wants the unpadded input to hold a whole window
+    window_within_input: ClassVar[bool] = False
 
     ceil_mode: Bool = False
 
@@ -68,6 +69,13 @@ class _Pool(Layer):
         d = expand(getattr(self, "dilation", 1), rank)
         out = []
         for i, length in enumerate(shape[-rank:]):
+            if self.window_within_input and length < k[i]:
+                raise ShapeError(
+                    f"{self.type_name()} needs every spatial dimension to be at least kernel_size "
+                    f"{_fmt(k)} before padding, but spatial dimension {i} of {{incoming}} is "
+                    f"{length}; use a smaller kernel_size or pool earlier",
+                    field="kernel_size",
+                )
             size = _pool_out(length, k[i], s[i], p[i], d[i], self.ceil_mode)
             if size < 1:
                 raise ShapeError(
@@ -80,12 +88,16 @@ class _Pool(Layer):
         return Inferred((*shape[:-rank], *out))
 
 
+def _fmt(values: tuple[int, ...]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else str(list(values))
+
+
 def _max_pool_class(rank: int) -> type[_Pool]:
     class MaxPoolNd(_Pool):
-        kernel_size: Size[rank]
+        kernel_size: Size[rank]  # type: ignore[valid-type]
         stride: Size[rank] | None = None  # type: ignore[valid-type]
-        padding: PadSize[rank] = 0
-        dilation: Size[rank] = 1
+        padding: PadSize[rank] = 0  # type: ignore[valid-type]
+        dilation: Size[rank] = 1  # type: ignore[valid-type]
         return_indices: Bool = False
 
         _pad = field_validator("padding")(_pad_at_most_half_kernel)
@@ -99,9 +111,9 @@ def _max_pool_class(rank: int) -> type[_Pool]:
 
 def _avg_pool_class(rank: int) -> type[_Pool]:
     class AvgPoolNd(_Pool):
-        kernel_size: Size[rank]
+        kernel_size: Size[rank]  # type: ignore[valid-type]
         stride: Size[rank] | None = None  # type: ignore[valid-type]
-        padding: PadSize[rank] = 0
+        padding: PadSize[rank] = 0  # type: ignore[valid-type]
         count_include_pad: Bool = True
 
         _pad = field_validator("padding")(_pad_at_most_half_kernel)
@@ -128,8 +140,11 @@ class _Adaptive(Layer):
 
 
 def _adaptive_class(rank: int, max_pool: bool) -> type[_Adaptive]:
+    # None keeps an input size, but torch's 1-d adaptive pools take ints only
+    output_type = OptSizeList[rank] if rank > 1 else Size[rank]
+
     class AdaptivePoolNd(_Adaptive):
-        output_size: OptSizeList[rank]
+        output_size: output_type  # type: ignore[valid-type]
 
     class AdaptiveMaxPoolNd(AdaptivePoolNd):
         return_indices: Bool = False
@@ -170,6 +185,7 @@ class AvgPool2d(_avg_pool_class(2), _AvgPoolDivisor):  # type: ignore[misc]
 @register
 class AvgPool3d(_avg_pool_class(3), _AvgPoolDivisor):  # type: ignore[misc]
     type: Literal["AvgPool3d"] = "AvgPool3d"
+    window_within_input = True
 
 
 @register

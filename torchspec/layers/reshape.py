@@ -107,19 +107,28 @@ class Upsample(Layer):
         ]
         | None
     ) = None
-    mode: Literal[
-        "nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact", "area"
-    ] = "nearest"
+    mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact", "area"] = (
+        "nearest"
+    )
     align_corners: Bool | None = None
     recompute_scale_factor: Bool | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Upsample:
         if (self.size is None) == (self.scale_factor is None):
-            raise PydanticCustomError(
-                "upsample_size", "Upsample needs exactly one of size and scale_factor"
-            )
+            raise PydanticCustomError("upsample_size", "Upsample needs exactly one of size and scale_factor")
         return self
+
+    @field_validator("recompute_scale_factor")
+    @classmethod
+    def _scale_only(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value and info.data.get("size") is not None:
+            raise PydanticCustomError(
+                "recompute_scale_factor",
+                "recompute_scale_factor: true only applies to scale_factor, not to an explicit "
+                "size; remove it",
+            )
+        return value
 
     @field_validator("align_corners")
     @classmethod

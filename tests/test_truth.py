@@ -1,0 +1,269 @@
+"""The registry-wide truth test: every layer's shape rule against the real torch module.
+
+One test per registered type (like timm's test_models.py): a layer added to the registry joins the
+sweep without a test edit. Arguments come from the layer's own JSON schema, so whatever a spec may
+say is what gets tried. For each example:
+
+* the spec validates: the rule's output shape, parameter and buffer counts (and MACs for
+  convolutions and Linear) must equal what the torch module really has and computes;
+* the rule raises ShapeError: torch must fail too (a rule never rejects what torch accepts);
+* validation refuses the combination: torch must refuse it too, except for the deliberate
+  rejections listed in ``DELIBERATE``.
+
+Deliberate differences from torch that this sweep does not exercise:
+
+* per-sample ranks outside a layer's ``sample_ranks`` are rejected (Conv2d on a 3-D batch,
+  Dropout2d on (N, C, L), BatchNorm1d on 4-D...): torch would read such input as unbatched or
+  guess its layout, but a spec's input is always one sample plus the batch dimension, so inputs
+  are only drawn with the ranks a layer declares.
+* a few field bounds are tighter than torch's (eps > 0, BatchNorm momentum in [0, 1]); values are
+  drawn from the schema, so those are never tried. (Dropout's p in [0, 1] is torch's own bound.)
+
+Deliberate differences it does exercise: return_indices=True (``DELIBERATE``: the layer would
+return a tuple) and outputs with a zero-size dimension (see ``assert_torch_rejects``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import math
+import warnings
+from collections import Counter
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError
+
+TYPES = sorted(set(REGISTRY) - {"Sequential"})
+EXAMPLES = 150
+MIN_BUILT = 8  # examples per layer that must reach torch with a valid layer: the sweep is not vacuous
+
+# Validation errors for things torch accepts but a Sequential cannot use (a tuple output).
+DELIBERATE = {"return_indices"}
+
+# Constructor arguments a rule infers from the incoming shape: which dimension gives them.
+INFERABLE = {"in_channels": 1, "num_features": 1, "num_channels": 1, "in_features": -1}
+
+SMALL_FLOATS = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 1 / 3, 0.7, 1.1, 2.2)
+
+
+# -- schema -> strategy --------------------------------------------------------------------------
+def _integers(node: dict[str, Any], shape: Shape) -> st.SearchStrategy[int]:
+    """Small ints within the bounds, or values at the input's edges: each size and its neighbours
+    (channel counts, a padding of L - 1 or L...), and the rank's (dim indices just in or out)."""
+    lo = node.get("minimum", node.get("exclusiveMinimum", -7) + 1)
+    hi = node.get("maximum", node.get("exclusiveMaximum", 2**63) - 1)
+    small_lo = max(lo, -6) if lo < 0 else lo
+    small_hi = min(hi, 6) if lo < 0 else min(hi, lo + 5)
+    small = st.integers(small_lo, small_hi)
+    rank = len(shape)
+    edges = {v for d in shape[1:] for v in (d - 1, d, d + 1)} | {rank, rank - 1, -rank, -rank - 1}
+    seen = sorted(v for v in edges if lo <= v <= hi)
+    return st.one_of(small, st.sampled_from(seen)) if seen else small
+
+
+def _numbers(node: dict[str, Any]) -> st.SearchStrategy[float]:
+    excl_lo, excl_hi = "exclusiveMinimum" in node, "exclusiveMaximum" in node
+    lo = node.get("minimum", node.get("exclusiveMinimum"))
+    hi = node.get("maximum", node.get("exclusiveMaximum"))
+    if lo is None and hi is None:
+        lo, hi = -3.0, 3.0
+    elif hi is None:
+        hi = lo + 4.0
+    elif lo is None:
+        lo = hi - 4.0
+    floats = st.floats(
+        lo, hi, exclude_min=excl_lo, exclude_max=excl_hi, allow_nan=False, allow_infinity=False
+    )
+    nice = [v for v in SMALL_FLOATS if (v > lo if excl_lo else v >= lo) and (v < hi if excl_hi else v <= hi)]
+    return st.one_of(floats, st.sampled_from(nice)) if nice else floats
+
+
+def strategy(node: dict[str, Any], shape: Shape) -> st.SearchStrategy[Any]:
+    """A hypothesis strategy for one JSON-schema node; ``shape`` is the input, to aim at its edges."""
+    if "const" in node:
+        return st.just(node["const"])
+    if "enum" in node:
+        return st.sampled_from(node["enum"])
+    if "anyOf" in node:
+        return st.one_of([strategy(option, shape) for option in node["anyOf"]])
+    kind = node.get("type")
+    if kind == "integer":
+        return _integers(node, shape)
+    if kind == "number":
+        return _numbers(node)
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "null":
+        return st.none()
+    if kind == "array":
+        low, high = node.get("minItems", 0), node.get("maxItems", len(shape))
+        items = st.lists(strategy(node.get("items", {}), shape), min_size=low, max_size=min(high, low + 3))
+        # the input's trailing sizes, batch included (normalized_shape, sizes that keep a shape)
+        tails = [list(shape[i:]) for i in range(len(shape)) if low <= len(shape) - i <= high]
+        tails = [t for t in tails if all(_fits(v, node.get("items", {})) for v in t)]
+        return st.one_of(items, st.sampled_from(tails)) if tails else items
+    raise NotImplementedError(f"no strategy for schema node {node}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_strategy(node: str, shape: Shape) -> st.SearchStrategy[Any]:
+    return strategy(json.loads(node), shape)
+
+
+@functools.cache
+def _schema(cls: type[Layer]) -> dict[str, Any]:
+    return cls.model_json_schema()
+
+
+def _fits(value: int, node: dict[str, Any]) -> bool:
+    if "anyOf" in node:
+        return any(_fits(value, option) for option in node["anyOf"])
+    return node.get("type") == "integer" and node.get("minimum", value) <= value <= node.get("maximum", value)
+
+
+@st.composite
+def layer_data(draw: st.DrawFn, cls: type[Layer], shape: Shape) -> dict[str, Any]:
+    """Spec data for ``cls``: required fields always, optional ones sometimes (torch's default)."""
+    schema = _schema(cls)
+    required = set(schema.get("required", ()))
+    data: dict[str, Any] = {"type": cls.type_name()}
+    for field, node in schema["properties"].items():
+        if field in ("name", "type"):
+            continue
+        if field in required or draw(st.booleans()):
+            data[field] = draw(_cached_strategy(json.dumps(node, sort_keys=True), shape))
+    return data
+
+
+@st.composite
+def shapes(draw: st.DrawFn, cls: type[Layer]) -> Shape:
+    """A batched input: batch 1..3, a per-sample rank the layer accepts, small dimensions."""
+    ranks = cls.sample_ranks or (1, 2, 3, 4)
+    rank = draw(st.sampled_from(ranks))
+    cap = max(2, min(12, int(40_000 ** (1 / rank))))  # keep big ranks small in elements
+    per = [draw(st.integers(1, 6 if i == 0 and rank > 1 else cap)) for i in range(rank)]
+    return (draw(st.integers(1, 3)), *per)
+
+
+# -- torch side ----------------------------------------------------------------------------------
+def _tuplify(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _complete(type_name: str, kwargs: dict[str, Any], shape: Shape) -> dict[str, Any]:
+    """Fill the constructor arguments a rule would infer, so torch sees a complete call."""
+    signature = inspect.signature(getattr(torch.nn, type_name))
+    for name, param in signature.parameters.items():
+        if param.default is inspect.Parameter.empty and param.kind is param.POSITIONAL_OR_KEYWORD:
+            if name not in kwargs:
+                kwargs[name] = shape[INFERABLE[name]]
+    return kwargs
+
+
+def run_torch(type_name: str, kwargs: dict[str, Any], shape: Shape) -> tuple[torch.nn.Module, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = getattr(torch.nn, type_name)(**kwargs).eval()
+        with torch.no_grad():
+            return module, module(torch.randn(shape))
+
+
+def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shape: Shape, why: str) -> None:
+    try:
+        _, out = run_torch(type_name, kwargs, shape)
+    except TypeError as exc:
+        assert "required positional argument" not in str(exc), f"test harness: {exc}"
+        return
+    except Exception:  # any failure of torch's is a rejection
+        return
+    if out.numel() == 0:
+        # Deliberate: torch returns an empty tensor in a few cases (Upsample mode='area' with a
+        # scale_factor that floors a size to 0); spec shapes are positive, so the rule rejects it.
+        return
+    pytest.fail(
+        f"torchspec rejects {type_name}({kwargs}) on input {list(shape)} ({why}), but torch accepts "
+        f"it and returns {list(out.shape)}"
+    )
+
+
+def expected_macs(module: torch.nn.Module, x_shape: Shape, out_shape: Shape) -> int | None:
+    """MACs computed from the real module, independently of the rules."""
+    if isinstance(module, torch.nn.modules.conv._ConvTransposeNd):
+        return module.weight.numel() * x_shape[0] * math.prod(x_shape[2:])
+    if isinstance(module, torch.nn.modules.conv._ConvNd):
+        return module.weight.numel() * out_shape[0] * math.prod(out_shape[2:])
+    if isinstance(module, torch.nn.Linear):
+        return module.weight.numel() * math.prod(x_shape[:-1])
+    return None
+
+
+# -- the sweep -----------------------------------------------------------------------------------
+def check_example(cls: type[Layer], shape: Shape, data: dict[str, Any], outcomes: Counter[str]) -> None:
+    type_name = cls.type_name()
+    note(f"{type_name} {data} on {list(shape)}")
+    try:
+        layer = cls.model_validate(data)
+    except ValidationError as exc:
+        kinds = {e["type"] for e in exc.errors()}
+        if kinds & DELIBERATE:
+            outcomes["deliberate"] += 1
+            return
+        kwargs = {k: _tuplify(v) for k, v in data.items() if k not in ("name", "type")}
+        why = "; ".join(e["msg"] for e in exc.errors())
+        assert_torch_rejects(type_name, _complete(type_name, kwargs, shape), shape, why)
+        outcomes["invalid"] += 1
+        return
+    try:
+        inferred = layer.infer(shape)
+    except ShapeError as err:
+        kwargs = _complete(type_name, layer.torch_args(Inferred(shape)), shape)
+        assert_torch_rejects(type_name, kwargs, shape, err.message)
+        outcomes["shape_error"] += 1
+        return
+    kwargs = layer.torch_args(inferred)
+    note(f"torch.nn.{type_name}(**{kwargs})")
+    try:
+        module, out = run_torch(type_name, kwargs, shape)
+    except Exception as exc:
+        pytest.fail(
+            f"torchspec infers {list(inferred.shape)} for {type_name}({kwargs}) on {list(shape)}, "
+            f"but torch fails: {type(exc).__name__}: {exc}"
+        )
+    assert tuple(out.shape) == inferred.shape, "output shape"
+    params = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    assert params == inferred.params, "trainable parameters"
+    assert sum(b.numel() for b in module.buffers()) == inferred.buffers, "buffer elements"
+    macs = expected_macs(module, shape, tuple(out.shape))
+    if macs is not None:
+        assert inferred.macs == macs, "MACs"
+    outcomes["built"] += 1
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_rule_matches_torch(type_name: str) -> None:
+    cls = REGISTRY[type_name]
+    outcomes: Counter[str] = Counter()
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.data())
+    def sweep(data: st.DataObject) -> None:
+        shape = data.draw(shapes(cls), label="shape")
+        spec = data.draw(layer_data(cls, shape), label="spec")
+        check_example(cls, shape, spec, outcomes)
+
+    sweep()
+    assert outcomes["built"] >= MIN_BUILT, f"too few valid examples reached torch: {dict(outcomes)}"
