@@ -53,7 +53,11 @@ def side_by_side(commands: dict[str, list[str]], repeats: int) -> dict[str, floa
 def generated_spec(layers: int, directory: Path) -> Path:
     """A valid MLP-ish spec of `layers` layers: Linear / ReLU / LayerNorm repeated."""
     lines = ["name: generated", "input: [64]", "layers:"]
-    cycle = ["  - {type: Linear, out_features: 64}", "  - ReLU", "  - {type: LayerNorm, normalized_shape: 64}"]
+    cycle = [
+        "  - {type: Linear, out_features: 64}",
+        "  - ReLU",
+        "  - {type: LayerNorm, normalized_shape: 64}",
+    ]
     lines += [cycle[i % 3] for i in range(layers)]
     path = directory / f"gen_{layers}.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -61,7 +65,9 @@ def generated_spec(layers: int, directory: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     py = sys.executable
@@ -72,7 +78,9 @@ def main() -> None:
     if have_torchinfo:
         commands["torchinfo"] = [py, "-c", TORCHINFO]
     med = side_by_side(commands, args.repeats)
-    print(f"machine: {sys.platform}, python {sys.version.split()[0]}, {args.repeats} interleaved runs, medians")
+    print(
+        f"machine: {sys.platform}, python {sys.version.split()[0]}, {args.repeats} interleaved runs, medians"
+    )
     print(f"  torchspec check c3d: {med['check'] * 1000:7.0f} ms")
     print(f"  python -c 'import torch': {med['import torch'] * 1000:7.0f} ms")
     ratio = med["check"] / med["import torch"]
@@ -80,7 +88,8 @@ def main() -> None:
     if have_torchinfo:
         speedup = med["torchinfo"] / med["check"]
         print(f"  torchinfo path (import, build, summary): {med['torchinfo'] * 1000:7.0f} ms")
-        print(f"2. torchinfo / torchspec check = {speedup:.1f}x   (goal >= 20x: {'met' if speedup >= 20 else 'NOT met'})")
+        verdict = "met" if speedup >= 20 else "NOT met"
+        print(f"2. torchinfo / torchspec check = {speedup:.1f}x   (goal >= 20x: {verdict})")
     else:
         print("2. torchinfo not installed (pip install torchinfo): comparison skipped")
 
@@ -94,9 +103,13 @@ def main() -> None:
             best = min(_timed(lambda p=path: infer_shapes(p)) for _ in range(3))
             per_layer.append(best / n)
             print(f"   {n:6d} layers: {best * 1000:7.1f} ms  ({best / n * 1e6:5.1f} us/layer)")
-        cli = side_by_side({"cli5000": [py, "-m", "torchspec", "check", str(generated_spec(5000, Path(tmp)))]}, 3)
-        print(f"   `torchspec check` on 5,000 layers, whole process: {cli['cli5000'] * 1000:.0f} ms "
-              f"(goal < 1 s: {'met' if cli['cli5000'] < 1 else 'NOT met'})")
+        cli = side_by_side(
+            {"cli5000": [py, "-m", "torchspec", "check", str(generated_spec(5000, Path(tmp)))]}, 3
+        )
+        print(
+            f"   `torchspec check` on 5,000 layers, whole process: {cli['cli5000'] * 1000:.0f} ms "
+            f"(goal < 1 s: {'met' if cli['cli5000'] < 1 else 'NOT met'})"
+        )
         print(f"   per-layer time 10,000 vs 1,250 layers: {per_layer[-1] / per_layer[0]:.2f}x (1.0 = linear)")
 
 

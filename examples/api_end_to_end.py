@@ -1,6 +1,6 @@
 """The Python API end to end: load a spec, check its shapes, build it, run a forward pass.
 
-    python examples/api_end_to_end.py [SPEC]   # default: specs/c3d.yaml
+python examples/api_end_to_end.py [SPEC]   # default: specs/c3d.yaml
 """
 
 from __future__ import annotations

@@ -101,9 +101,7 @@ def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> to
         raise SpecError.single(
             file,
             "this safetensors file carries no torchspec spec in its metadata",
-            hints=[
-                "write it with `torchspec build SPEC -o model.safetensors` or `torchspec train`"
-            ],
+            hints=["write it with `torchspec build SPEC -o model.safetensors` or `torchspec train`"],
         )
     spec = load_spec(json.loads(metadata[SPEC_METADATA_KEY]))
     model = build(spec)
