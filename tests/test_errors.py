@@ -589,7 +589,7 @@ def test_rank_mismatch(tmp_path: Path) -> None:
     path = write(tmp_path, text)
     problem = one(path)
     assert where(problem) == (4, 5)
-    assert problem.message.startswith("Conv3d (layers[0]): expects a per-sample input of rank 4 (C, D, H, W)")
+    assert problem.message.startswith("Conv3d (layers[0]): expects (C, D, H, W) samples (rank 4), but")
     assert "[N, 1, 28, 28] (the spec's input)" in problem.message
     assert "without the batch dimension" in problem.hints[0]
     check_format(problem, path)
@@ -673,7 +673,7 @@ def test_nested_sequential_shape_error(tmp_path: Path) -> None:
     )
     problem = one(write(tmp_path, text))
     assert where(problem) == (8, 9)
-    assert problem.message.startswith("Conv2d (layers[0].layers[2]): expects a per-sample input of rank 3")
+    assert problem.message.startswith("Conv2d (layers[0].layers[2]): expects (C, H, W) samples (rank 3)")
     assert "(after Linear at layers[0].layers[1])" in problem.message
 
 

@@ -326,7 +326,7 @@ def test_pool_shape_errors() -> None:
     agree(L("AvgPool2d", kernel_size=2, padding=1), (1, 1, 1, 4))
     agree(L("MaxPool3d", kernel_size=2, padding=1), (1, 1, 1, 4, 4))
     # Deliberate: torch would take (N, C, L) as one unbatched (C, H, W) image; the rule refuses
-    with pytest.raises(ShapeError, match=r"rank 3 \(C, H, W\)"):
+    with pytest.raises(ShapeError, match=r"expects \(C, H, W\) samples \(rank 3\)"):
         layer(L("MaxPool2d", kernel_size=2)).infer((1, 2, 8))
 
 
@@ -444,7 +444,7 @@ def test_channel_dropout(kind: str, shape: Shape) -> None:
     agree({"type": kind, "p": 1.0}, shape)
     # Deliberate: torch reads a sample one rank short as unbatched (with a warning); a spec's
     # input is one sample plus the batch, so the rule refuses the ambiguous rank.
-    with pytest.raises(ShapeError, match="expects a per-sample input of rank"):
+    with pytest.raises(ShapeError, match=r"samples \(rank \d\), but the incoming shape is"):
         layer({"type": kind}).infer(shape[:-1])
 
 

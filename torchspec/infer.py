@@ -7,7 +7,6 @@ The first rule that fails becomes a located error naming the incoming shape and 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,10 +21,6 @@ from torchspec.spec import Spec, load_spec, walk_layers
 __all__ = ["LayerRow", "ShapeReport", "infer_shapes"]
 
 BYTES_PER_ELEMENT = 4  # float32
-
-# "[N, 2704] with 2704 features": a Linear's features are the last dimension, already in the shape.
-_REDUNDANT_FEATURES = re.compile(r"\{incoming\} with \d+ features")
-
 
 @dataclass(frozen=True)
 class LayerRow:
@@ -164,8 +159,7 @@ def _shape_error(
     layer; in a block-style layer spread over several lines it points at the line of the blamed
     parameter instead, the line to edit.
     """
-    text = _REDUNDANT_FEATURES.sub("{incoming}", err.message)
-    message = f"{layer.type_name()} ({where(data_path)}): " + text.replace(
+    message = f"{layer.type_name()} ({where(data_path)}): " + err.message.replace(
         "{incoming}", f"{fmt_shape(shape)} ({came_from})"
     )
     target = data_path

@@ -152,19 +152,24 @@ class Layer(BaseModel):
         want = " or ".join(str(r) for r in ranks)
         layout = f" {self.sample_layout}" if self.sample_layout else ""
         raise ShapeError(
-            f"expects a per-sample input of rank {want}{layout}, but the incoming shape is "
-            f"{{incoming}} (rank {len(shape) - 1} per sample)",
+            f"expects{layout} samples (rank {want}), but the incoming shape is {{incoming}}, "
+            f"rank {len(shape) - 1} per sample",
             hints=[
                 "the spec's input is one sample without the batch dimension; "
                 "reshape with Flatten/Unflatten or change the input"
             ],
         )
 
-    def check_given(self, field: str, given: int | None, actual: int, what: str) -> int:
-        """An inferable parameter (in_channels, in_features, num_features): check it or infer it."""
+    def check_given(self, field: str, given: int | None, actual: int, what: str | None) -> int:
+        """An inferable parameter (in_channels, in_features, num_features): check it or infer it.
+
+        ``what`` names the dimension ("channels") where the shape alone doesn't say which one it is;
+        None for the last dimension (Linear's features), which the shape already shows.
+        """
         if given is not None and given != actual:
+            which = f" with {actual} {what}" if what else ""
             raise ShapeError(
-                f"{field} is {given} but the incoming shape is {{incoming}} with {actual} {what}; "
+                f"{field} is {given} but the incoming shape is {{incoming}}{which}; "
                 f"set {field}: {actual} or leave it out",
                 field=field,
             )
@@ -179,8 +184,10 @@ class Layer(BaseModel):
         args = {k: _tuplify(getattr(self, k)) for k in self.model_fields_set if k not in _META}
         args.update({k: _tuplify(v) for k, v in inferred.args.items()})
         # torch's own order: positional values, then the window sizes, then the rest as declared
-        order = {k: i for i, k in enumerate((*self.positional, *_SIZES_FIRST, *type(self).model_fields))}
-        return dict(sorted(args.items(), key=lambda kv: order.get(kv[0], len(order))))
+        order: dict[str, int] = {}
+        for key in (*self.positional, *_SIZES_FIRST, *type(self).model_fields):
+            order.setdefault(key, len(order))  # the first mention wins
+        return dict(sorted(args.items(), key=lambda kv: order[kv[0]]))
 
     def summary(self, inferred: Inferred) -> str:
         """``Conv3d(3, 64, kernel_size=3, padding=1)``: positional values, then what was set."""

@@ -21,7 +21,7 @@ class Linear(Layer):
 
     def infer(self, shape: Shape) -> Inferred:
         self.check_rank(shape)
-        f = self.check_given("in_features", self.in_features, shape[-1], "features")
+        f = self.check_given("in_features", self.in_features, shape[-1], None)
         weight = f * self.out_features
         params = weight + (self.out_features if self.bias else 0)
         # one MAC per weight element for every position of the leading dimensions
