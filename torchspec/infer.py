@@ -22,6 +22,7 @@ __all__ = ["LayerRow", "ShapeReport", "infer_shapes"]
 
 BYTES_PER_ELEMENT = 4  # float32
 
+
 @dataclass(frozen=True)
 class LayerRow:
     """One leaf layer: ``path`` is its dotted name in ``named_modules()`` ("features.0")."""
