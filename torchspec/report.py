@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
+import textwrap
 from typing import IO, TYPE_CHECKING, Any
 
 from torchspec.infer import LayerRow, ShapeReport
@@ -26,6 +28,7 @@ __all__ = [
     "format_bytes",
     "format_macs",
     "format_shape",
+    "format_table",
     "make_console",
     "render_table",
     "render_tree",
@@ -117,59 +120,61 @@ def _table_rows(report: ShapeReport) -> list[tuple[int, str, str, str, str, str]
     return out
 
 
-def render_table(report: ShapeReport, console: Console | None = None) -> None:
-    """Print the shape table of one spec and its totals.
+def format_table(report: ShapeReport, *, width: int | None = None, color: bool = False) -> str:
+    """The shape table of one spec and its totals, as text (no rich: `check` stays light and fast).
 
     Columns: the module's dotted path (as in ``named_modules()``, indented by nesting), its
     constructor as torch would print it, the output shape with the batch, parameters and MACs.
     Nested ``Sequential`` containers get a row of their own (``--``: counted in their children).
+    Past ``width`` columns the Type column wraps; ``color`` adds ANSI bold (for terminals).
     """
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+    bold = (lambda t: f"\033[1m{t}\033[0m") if color else (lambda t: t)
+    header = ("Layer", "Type", "Output shape", "Params", "MACs")
+    rows = [("  " * depth + path, *cells) for depth, path, *cells in _table_rows(report)]
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
 
-    console = console or make_console()
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        pad_edge=False,
-        expand=False,
-    )
-    table.add_column("Layer", no_wrap=True)
-    table.add_column("Type", overflow="fold")
-    table.add_column("Output shape", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    for depth, path, kind, shape, params, macs in _table_rows(report):
-        style = "dim" if kind == "Sequential" else ""
-        table.add_row(
-            Text("  " * depth + path),
-            Text(kind, style=style),
-            Text(shape),
-            Text(params, style=style),
-            Text(macs, style=style),
-        )
-    _emit(console, Text(_title(report), style="bold", overflow="fold"))
-    _emit(console, table)
+    if width is not None:  # give the Type column what the others leave, but at least 16
+        widths[1] = min(widths[1], max(16, width - 1 - sum(widths) + widths[1] - len(_GAP) * 4))
 
-    totals = Table.grid(padding=(0, 2))
-    totals.add_column(style="bold")
-    totals.add_column()
-    non_trainable = report.params - report.trainable_params
+    def line(cells: tuple[str, ...] | list[str]) -> str:
+        # text columns left-aligned, numbers right-aligned, three spaces between columns
+        padded = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return (" " + _GAP.join(padded)).rstrip()
+
+    out = [bold(_title(report)), "", bold(line(header)), " " + "\u2500" * (sum(widths) + len(_GAP) * 4)]
+    for row in rows:
+        first, *more = textwrap.wrap(row[1], widths[1], break_on_hyphens=False) or [""]
+        out.append(line((row[0], first, *row[2:])))
+        out += [line(("", part, "", "", "")) for part in more]
+    out.append("")
     act = f"{format_bytes(report.activation_bytes)} (batch {report.batch}, float32 outputs of every layer)"
-    for label, value in (
+    totals = (
         ("Total params", f"{report.params:,}"),
         ("Trainable params", f"{report.trainable_params:,}"),
-        ("Non-trainable params", f"{non_trainable:,}"),
+        ("Non-trainable params", f"{report.params - report.trainable_params:,}"),
         ("Buffers", f"{report.buffers:,}"),
         ("Parameter memory", f"{format_bytes(report.param_bytes)} (params + buffers, float32)"),
         ("Activation memory", act),
         ("Total MACs", f"{format_macs(report.macs)} ({report.macs:,}, batch {report.batch})"),
         ("Input shape", format_shape(report.input)),
         ("Output shape", format_shape(report.output)),
-    ):
-        totals.add_row(Text(label + ":"), Text(value))
-    _emit(console, totals)
+    )
+    out += [bold(f"{label + ':':<22}") + " " + value for label, value in totals]
+    return "\n".join(out) + "\n"
+
+
+_GAP = "   "
+
+
+def render_table(report: ShapeReport, console: Console | IO[str] | None = None) -> None:
+    """Print :func:`format_table` to a rich console, a text stream, or stdout (bold on terminals)."""
+    file: IO[str] = getattr(console, "file", None) or console or sys.stdout  # type: ignore[assignment]
+    isatty = getattr(file, "isatty", None)
+    color = bool(callable(isatty) and isatty()) and "NO_COLOR" not in os.environ
+    # $COLUMNS, else the terminal's width, else DEFAULT_WIDTH (off a terminal)
+    width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    file.write(format_table(report, width=width, color=color))
+    file.flush()
 
 
 def _module_line(name: str, module: Any) -> str:

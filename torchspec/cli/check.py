@@ -48,11 +48,6 @@ def run(args: argparse.Namespace) -> int:
     from torchspec.errors import SpecError
     from torchspec.infer import ShapeReport, infer_shapes
 
-    console = None
-    if args.format == "table":
-        from torchspec.report import make_console
-
-        console = make_console()
     reports: list[ShapeReport] = []
     failed = False
     for index, path in enumerate(args.specs):
@@ -65,13 +60,12 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             continue
         reports.append(report)
-        if console is not None:
+        if args.format == "table":
             from torchspec.report import render_table
 
             if index:
-                console.print()
-            render_table(report, console)
-            sys.stdout.flush()
+                sys.stdout.write("\n")
+            render_table(report, sys.stdout)
     if args.format == "json":
         data: Any = [r.to_json() for r in reports]
         if len(args.specs) == 1:
