@@ -20,8 +20,9 @@ import json
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic.json_schema import models_json_schema
 
-from torchspec.layers import REGISTRY
+from torchspec.layers import LAYER_SCHEMA_MARKER, REGISTRY
 from torchspec.spec import Spec
 
 __all__ = ["SCHEMA_DIALECT", "SCHEMA_ID", "bare_layer_names", "schema_text", "spec_schema"]
@@ -46,24 +47,14 @@ def bare_layer_names() -> list[str]:
     return names
 
 
-def _refs(schema: Any) -> list[str] | None:
-    """The $defs names of a ``oneOf`` of plain ``$ref`` items, else None."""
-    items = schema.get("oneOf") if isinstance(schema, dict) else None
-    if not isinstance(items, list) or not all(isinstance(i, dict) and set(i) == {"$ref"} for i in items):
-        return None
-    return [str(i["$ref"]).removeprefix("#/$defs/") for i in items]
-
-
-def _replace_unions(node: Any, names: set[str]) -> Any:
-    """Every occurrence of the layer union becomes a ``$ref`` to the one ``Layer`` definition."""
+def _mark_layers(node: Any) -> Any:
+    """Every layer-item marker becomes a ``$ref`` to the one ``Layer`` definition."""
+    if node == LAYER_SCHEMA_MARKER:
+        return {"$ref": f"#/$defs/{_LAYER}"}
     if isinstance(node, dict):
-        refs = _refs(node)
-        if refs is not None and set(refs) == names:
-            rest = {k: v for k, v in node.items() if k not in ("oneOf", "discriminator")}
-            return {"$ref": f"#/$defs/{_LAYER}", **rest}
-        return {k: _replace_unions(v, names) for k, v in node.items()}
+        return {k: _mark_layers(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_replace_unions(v, names) for v in node]
+        return [_mark_layers(v) for v in node]
     return node
 
 
@@ -80,18 +71,19 @@ def _layer_def(definition: dict[str, Any]) -> dict[str, Any]:
 
 def spec_schema() -> dict[str, Any]:
     """The post-processed JSON Schema of :class:`~torchspec.spec.Spec` (a fresh dict)."""
-    raw = copy.deepcopy(Spec.model_json_schema())
-    names = set(REGISTRY)
-    defs: dict[str, Any] = raw.pop("$defs")
-    missing = names - set(defs)
+    # Layer items are a marker (torchspec.layers.AnyLayer) that becomes a `Layer` reference; the
+    # layer types' definitions come from the registry, and `Layer` chooses among them below.
+    body = _mark_layers(copy.deepcopy(Spec.model_json_schema()))
+    defs: dict[str, Any] = body.pop("$defs", {})
+    _, layer_schemas = models_json_schema([(cls, "validation") for cls in REGISTRY.values()])
+    layer_defs = _mark_layers(layer_schemas)["$defs"]
+    defs.update({name: _layer_def(layer_defs[name]) for name in REGISTRY if name in layer_defs})
+    missing = set(REGISTRY) - set(defs)
     if missing:  # pragma: no cover - a registry/schema mismatch is a torchspec bug
         raise RuntimeError(f"layer types missing from the schema: {sorted(missing)}")
-    defs = {k: (_layer_def(v) if k in names else v) for k, v in defs.items()}
     for reserved in (_LAYER, _LAYER_NAME):
         if reserved in defs:  # pragma: no cover - a layer type named like our own definitions
             raise RuntimeError(f"a $defs entry is already called {reserved!r}")
-    body = _replace_unions(raw, names)
-    defs = _replace_unions(defs, names)
     ordered = list(REGISTRY)  # registration order, as pydantic lists the union
     mapping = {name: f"#/$defs/{name}" for name in ordered}
     defs[_LAYER_NAME] = {

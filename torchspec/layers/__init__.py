@@ -1,14 +1,15 @@
 """The layer registry: every layer torchspec knows, each defined once in its family module.
 
-``AnyLayer`` is the discriminated union (tag: ``type``) of all registered layers, used by the spec
-model; ``Sequential`` nests a list of them.
+``AnyLayer`` is a layer of any registered type, chosen by its ``type`` tag; the spec model holds a
+list of them, and so does ``Sequential``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag
+from pydantic import Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from torchspec.layers import activation, conv, linear, norm, pool, reshape  # noqa: F401  (register)
 from torchspec.layers.base import (
@@ -22,6 +23,7 @@ from torchspec.layers.base import (
 )
 
 __all__ = [
+    "LAYER_SCHEMA_MARKER",
     "REGISTRY",
     "AnyLayer",
     "Inferred",
@@ -48,11 +50,6 @@ class Sequential(Layer):
         raise TypeError("Sequential is walked by torchspec.infer, not inferred as a leaf")
 
 
-def _bare_name(value: Any) -> Any:
-    """``- ReLU`` is short for ``- {type: ReLU}``."""
-    return {"type": value} if isinstance(value, str) else value
-
-
 def layer_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         tag = value.get("type")
@@ -60,13 +57,33 @@ def layer_tag(value: Any) -> str | None:
     return getattr(value, "type", None)
 
 
-if TYPE_CHECKING:
-    AnyLayer = Layer
-else:
-    AnyLayer = Annotated[
-        Union[tuple(Annotated[cls, Tag(name)] for name, cls in REGISTRY.items())],  # noqa: UP007
-        Discriminator(layer_tag),
-        BeforeValidator(_bare_name),
-    ]
+def _validate_layer(value: Any) -> Layer:
+    """Dispatch on ``type`` to the one layer class it names; ``- ReLU`` is ``- {type: ReLU}``.
 
-# Sequential resolves AnyLayer lazily (defer_build): building it here would build the union twice.
+    A hand-written discriminator rather than a pydantic union: only the layer types a spec uses
+    get their validators built, which keeps `torchspec check` quick. Errors keep pydantic's
+    union error types, so messages and locations are the same as a discriminated union's.
+    """
+    if isinstance(value, Layer):
+        return value
+    data = {"type": value} if isinstance(value, str) else value
+    tag = layer_tag(data)
+    cls = REGISTRY.get(tag) if tag is not None else None
+    if cls is not None:
+        return cls.model_validate(data)
+    if tag is not None:
+        raise PydanticCustomError(
+            "union_tag_invalid",
+            "unknown layer type {tag!r}",
+            {"discriminator": "type", "tag": tag, "expected_tags": ", ".join(REGISTRY)},
+        )
+    raise PydanticCustomError(
+        "union_tag_not_found",
+        "a layer is a type name or a mapping with 'type'",
+        {"discriminator": "type"},
+    )
+
+
+# In the JSON Schema a layer item is this marker; torchspec.schema makes it a `Layer` reference.
+LAYER_SCHEMA_MARKER = {"x-torchspec": "layer"}
+AnyLayer = Annotated[Layer, PlainValidator(_validate_layer), WithJsonSchema(LAYER_SCHEMA_MARKER)]
