@@ -317,7 +317,20 @@ class TrainConfig(_Strict):
     warmup_steps: NonNegInt = Field(default=0, description="linear learning-rate warmup, in steps")
     grad_clip: PosFloat | None = Field(default=None, description="clip the gradient norm to this")
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")] = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        default="fp32", description="autocast dtype; fp16 adds a GradScaler and needs CUDA"
+    )
+    channels_last: bool = Field(
+        default=False, description="channels_last (Conv2d nets) or channels_last_3d (Conv3d nets)"
+    )
+    compile: bool = Field(default=False, description="torch.compile the model")
+    cudnn_benchmark: bool | None = Field(default=None, description="default: on with CUDA")
+    parallel: Literal["none", "dp", "ddp"] = Field(
+        default="none", description="dp: nn.DataParallel; ddp: DistributedDataParallel under torchrun"
+    )
+    device_ids: Annotated[list[NonNegInt], Field(min_length=1)] | None = Field(
+        default=None, description="CUDA devices for parallel: dp (default: all)"
+    )
     seed: int = 0
     output_dir: str | None = Field(default=None, description="default: runs/<spec name>")
     checkpoint_every: NonNegInt = Field(default=0, description="also checkpoint every N steps")
@@ -329,6 +342,8 @@ class TrainConfig(_Strict):
             raise ValueError("use data.val_fraction or a separate val source, not both")
         if self.num_workers == 0 and self.persistent_workers:
             raise ValueError("persistent_workers: true needs num_workers > 0")
+        if self.device_ids is not None and self.parallel != "dp":
+            raise ValueError("device_ids is for parallel: dp (ddp uses one device per local rank)")
         return self
 
     @property

@@ -57,12 +57,14 @@ def _fmt(value: float | None, percent: bool = False) -> str:
 
 
 class Reporter:
-    """Prints to stderr-free stdout; ``quiet`` keeps only the summary and warnings."""
+    """Prints to stderr-free stdout; ``quiet`` keeps only the summary and warnings; ``silent``
+    (DDP ranks other than 0) prints nothing."""
 
-    def __init__(self, quiet: bool = False, console: Console | None = None) -> None:
+    def __init__(self, quiet: bool = False, console: Console | None = None, silent: bool = False) -> None:
         self.console = console or Console(file=sys.stdout, highlight=False)
-        self.quiet = quiet
-        self.live = self.console.is_terminal and not quiet
+        self.quiet = quiet or silent
+        self.silent = silent
+        self.live = self.console.is_terminal and not self.quiet
         self.progress: Progress | None = None
         self.task: Any = None
 
@@ -71,7 +73,8 @@ class Reporter:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def warn(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        if not self.silent:
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def table(self, report: ShapeReport) -> None:
         if not self.quiet:

@@ -245,10 +245,17 @@ def load_data(
 
 
 class EpochSampler(Sampler[int]):
-    """Indices for one epoch: a permutation from a generator seeded by (seed, epoch), from ``start``."""
+    """Indices for one epoch: a permutation from a generator seeded by (seed, epoch), from ``start``.
 
-    def __init__(self, size: int, shuffle: bool, seed: int) -> None:
+    Under DDP (``world_size`` > 1) rank r takes every world_size-th index from r, after padding the
+    permutation by its own head to a multiple of world_size, as torch's DistributedSampler does. So
+    batch k of all ranks together is slice k of the single-process permutation with batch
+    world_size x batch_size: the same global batches. ``start`` counts this rank's samples.
+    """
+
+    def __init__(self, size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.size, self.shuffle, self.seed = size, shuffle, seed
+        self.rank, self.world_size = rank, world_size
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
@@ -256,16 +263,26 @@ class EpochSampler(Sampler[int]):
         self.epoch, self.start = epoch, start
 
     def order(self, epoch: int) -> list[int]:
+        """This rank's indices for ``epoch`` (all of them, ignoring ``start``)."""
         if not self.shuffle:
-            return list(range(self.size))
-        gen = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-        return torch.randperm(self.size, generator=gen).tolist()
+            order = list(range(self.size))
+        else:
+            gen = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+            order = torch.randperm(self.size, generator=gen).tolist()
+        if self.world_size == 1:
+            return order
+        padded = order + order[: self.per_rank * self.world_size - self.size]
+        return padded[self.rank :: self.world_size]
+
+    @property
+    def per_rank(self) -> int:
+        return -(-self.size // self.world_size)  # ceil
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.order(self.epoch)[self.start :])
 
     def __len__(self) -> int:
-        return self.size - self.start
+        return self.per_rank - self.start
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -279,9 +296,17 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def make_loader(
-    dataset: Dataset[Any], config: C.TrainConfig, *, train: bool, pin_memory: bool
+    dataset: Dataset[Any],
+    config: C.TrainConfig,
+    *,
+    train: bool,
+    pin_memory: bool,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> tuple[DataLoader[Any], EpochSampler]:
-    sampler = EpochSampler(len(dataset), config.shuffle and train, config.seed)  # type: ignore[arg-type]
+    """A loader over ``dataset``; with ``world_size`` > 1, over this rank's share of each epoch."""
+    size = len(dataset)  # type: ignore[arg-type]
+    sampler = EpochSampler(size, config.shuffle and train, config.seed, rank, world_size)
     workers = config.num_workers
     loader = DataLoader(
         dataset,

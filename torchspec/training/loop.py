@@ -3,6 +3,10 @@
 Resume is exact on the CPU: the model, optimizer, scheduler, GradScaler and every RNG are restored
 from the checkpoint, and the data order of an epoch comes only from (seed, epoch), so a resumed
 run skips the batches already done and continues bit for bit as if never stopped.
+
+Under ``parallel: ddp`` (torchrun) every rank runs this same function on its share of each epoch;
+``par`` (:mod:`.parallel`) reduces metrics and flags across ranks, and rank 0 alone prints and
+writes files. The speed options (:mod:`.speed`) are checked before any data is loaded.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import yaml
 
 from torchspec.builder import build_from_report, save_model
 from torchspec.errors import SpecError
-from torchspec.infer import infer_shapes
+from torchspec.infer import ShapeReport, infer_shapes
 from torchspec.spec import Spec, load_spec
 from torchspec.training.checkpoint import (
     get_rng_state,
@@ -32,10 +36,19 @@ from torchspec.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from torchspec.training.config import TrainConfig
 from torchspec.training.console import Reporter, write_metrics
 from torchspec.training.data import epoch_seed, load_data, make_loader
-from torchspec.training.objects import accuracy_counts, adapt_target, make_loss, make_optimizer, make_scheduler
+from torchspec.training.objects import (
+    accuracy_counts,
+    adapt_target,
+    make_loss,
+    make_optimizer,
+    make_scheduler,
+)
+from torchspec.training.parallel import RANK_WEIGHTS_ENV, Parallel, start_parallel
 from torchspec.training.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
 from torchspec.training.validate import resolve_spec
 
 __all__ = ["Interrupted", "train"]
@@ -61,13 +74,35 @@ def train(
 
     ``overrides`` are ``"dotted.key=value"`` strings (``--set``); ``resume`` is a checkpoint path or
     ``"auto"`` (``output_dir/last.ckpt`` if it exists). One dict per epoch, as in metrics.csv.
+    Under ``parallel: ddp`` it joins torchrun's process group and leaves it when done.
     """
     out = reporter or Reporter(quiet)
     spec, config = resolve_spec(spec, overrides)  # every config error, located, before any data
+    device = pick_device(config.device)
+    report = infer_shapes(spec, batch=config.batch_size)  # per-rank batch under ddp
+    plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model
+    par, device = start_parallel(spec, config, device, out.say)  # ddp: one process per device
+    try:
+        return _train(
+            spec, config, report, plan, par, device, resume, out if par.main else Reporter(silent=True)
+        )
+    finally:
+        par.close()
+
+
+def _train(
+    spec: Spec,
+    config: TrainConfig,
+    report: ShapeReport,
+    plan: SpeedPlan,
+    par: Parallel,
+    device: torch.device,
+    resume: str | None,
+    out: Reporter,
+) -> list[dict[str, Any]]:
+    """The loop of :func:`train`, top to bottom; ``out`` prints nothing on DDP ranks other than 0."""
     file = spec.document.file
     base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
-    device = pick_device(config.device)
-    report = infer_shapes(spec, batch=config.batch_size)
     out.table(report)
 
     # -- seeds, data, model ----------------------------------------------------------------------
@@ -75,7 +110,8 @@ def train(
     np.random.seed(config.seed % 2**32)
     torch.manual_seed(config.seed)
     data = load_data(config, spec.input, report.output[1:], file=file, base_dir=base_dir, say=out.say)
-    out.say(f"data: {data.description}; device: {device}; precision: {config.precision}")
+    shared = f" x {par.world_size} ranks" if par.distributed else ""
+    out.say(f"data: {data.description}; device: {device}{shared}; {plan.describe()}")
     n_out = report.output[-1] if len(report.output) == 2 else None
     if (
         data.classes
@@ -85,12 +121,17 @@ def train(
     ):
         message = f"the data has {data.classes} classes but the model outputs {n_out} values per sample"
         raise SpecError([spec.document.problem(("layers", len(spec.layers) - 1), message)])
-    pin = config.pin_memory if config.pin_memory is not None else device.type == "cuda"
-    train_loader, sampler = make_loader(data.train, config, train=True, pin_memory=pin)
+    pin = plan.pin_memory  # pinned host batches let the .to(device, non_blocking=True) copies overlap
+    # Under ddp each rank iterates over its share (ceil(samples / world_size)) of every epoch.
+    train_loader, sampler = make_loader(
+        data.train, config, train=True, pin_memory=pin, rank=par.rank, world_size=par.world_size
+    )
+    # Validation: every rank runs the whole set (same weights, same result: no reduction needed).
     val_loader = (
         make_loader(data.val, config, train=False, pin_memory=pin)[0] if data.val is not None else None
     )
-    steps_per_epoch = len(train_loader)
+    steps_per_epoch = len(train_loader)  # per rank
+    x_format = plan.input_format(len(report.input))  # channels_last(_3d) batches when asked for
 
     model = build_from_report(report, seed=config.seed).to(device)
     loss_fn = make_loss(config.loss)
@@ -104,15 +145,16 @@ def train(
             steps_per_epoch=steps_per_epoch,
             monitor=config.monitor,
         )
-    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=plan.scaler)  # fp16 only: loss scaling
 
     # -- output folder: the resolved spec first, so a run is reproducible from its folder alone ---
     output_dir = config.output_dir or os.path.join("runs", spec.name)
     os.makedirs(output_dir, exist_ok=True)
     resolved = resolved_data(spec, report, config, output_dir)
     resolved_spec = load_spec(resolved)
-    with open(os.path.join(output_dir, "spec.yaml"), "w") as handle:
-        yaml.safe_dump(resolved, handle, sort_keys=False)
+    if par.main:
+        with open(os.path.join(output_dir, "spec.yaml"), "w") as handle:
+            yaml.safe_dump(resolved, handle, sort_keys=False)
     last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
     monitor = config.monitor if val_loader is not None else "train_loss"
     maximize = monitor.endswith("accuracy")
@@ -125,7 +167,7 @@ def train(
     if resume == "auto" and not os.path.exists(last_path):
         out.say(f"no checkpoint at {last_path}: starting from scratch")
         resume = None
-    if resume is not None:
+    if resume is not None:  # under ddp every rank loads the same file (a shared output_dir)
         path = last_path if resume == "auto" else resume
         ckpt = load_checkpoint(path)
         load_state_checked(model, ckpt["model"], path)  # a per-layer diff if the spec changed
@@ -137,9 +179,15 @@ def train(
         epoch, batch, step, best = ckpt["epoch"], ckpt["batch"], ckpt["step"], ckpt["best"]
         history, sums = list(ckpt["history"]), dict(ckpt["sums"])
         set_rng_state(ckpt["rng"])
+        if not par.main:  # the checkpoint's sums are all ranks' so far: rank 0 carries them on
+            sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
 
-    def snapshot() -> dict[str, Any]:
+    # What the loop calls: `model` in channels_last if asked, wrapped (DataParallel / DDP, which
+    # broadcasts rank 0's weights), compiled if asked. `model` stays the plain module that is saved.
+    net = apply_speed(model, plan, out.say, wrap=lambda module: par.wrap(module, device))
+
+    def snapshot(totals: dict[str, Any]) -> dict[str, Any]:
         """Everything an exact resume needs, as tensors and plain values (weights_only-loadable)."""
         return {
             "spec": json.dumps(resolved),
@@ -152,14 +200,18 @@ def train(
             "step": step,
             "best": best,
             "history": history,
-            "sums": dict(sums),
+            "sums": totals,
             "rng": get_rng_state(),
         }
 
     def checkpoint(path: str) -> None:
+        # Every rank calls this: the epoch's sums so far are reduced over ranks, rank 0 writes, and
+        # the barrier keeps any rank from going on (or reading the file) before it is complete.
+        totals = {**par.sum({k: v for k, v in sums.items() if k != "seconds"}), "seconds": sums["seconds"]}
         # Never replace a good checkpoint with non-finite weights.
-        if all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-            save_checkpoint(path, snapshot())
+        if par.main and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            save_checkpoint(path, snapshot(totals))
+        par.barrier()
 
     # -- Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130 / 143 -----------------------------
     stop: list[int] = []
@@ -181,20 +233,24 @@ def train(
                 if not checked:  # before the first step: the data must match the spec's input
                     check_first_batch(spec, x, y, config.data.source)
                     checked = True
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with autocast(device, config.precision):
-                    output = model(x)  # (N, *output)
+                x = x.to(device, non_blocking=True, memory_format=x_format)
+                y = y.to(device, non_blocking=True)
+                with autocast(device, config.precision):  # bf16/fp16 forward; fp32 as is
+                    output = net(x)  # (N, *output)
                     target = adapt_target(config.loss.type, output, y)
-                    loss = loss_fn(output, target)
+                    loss = loss_fn(output, target)  # mean over this rank's N: DDP averages over ranks
                 loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
+                # Every rank must agree before DDP's backward (a lone rank raising would hang the rest).
+                bad, stopping = par.any(not math.isfinite(loss_value), bool(stop))
+                if bad:
                     good = (
                         f"the last good checkpoint, {last_path}, is kept"
                         if os.path.exists(last_path)
                         else "no checkpoint was written"
                     )
                     where = f"step {step + 1} (epoch {epoch + 1}, batch {batch + 1})"
-                    message = f"the loss is {loss_value} at {where}; training stopped"
+                    shown = loss_value if not math.isfinite(loss_value) else "not finite on another rank"
+                    message = f"the loss is {shown} at {where}; training stopped"
                     hints = [
                         good,
                         "lower train.optimizer.lr, set train.grad_clip, or check the data for inf/NaN",
@@ -227,24 +283,31 @@ def train(
                 acc = sums["correct"] / sums["counted"] if sums["counted"] else None
                 out.advance(loss_value, acc, sums["samples"] / max(elapsed, 1e-9))
                 sums["seconds"] = elapsed
-                if stop or (config.checkpoint_every and step % config.checkpoint_every == 0):
+                if stopping or (config.checkpoint_every and step % config.checkpoint_every == 0):
                     checkpoint(last_path)  # mid-epoch: a kill now loses at most checkpoint_every steps
-                if stop:
+                if stopping:
                     out.stop()
-                    code = 130 if stop[0] == signal.SIGINT else 143
+                    code = 130 if not stop or stop[0] == signal.SIGINT else 143
                     raise Interrupted(
                         code,
                         f"interrupted at step {step} (epoch {epoch + 1}); checkpoint written to {last_path}\n"
                         f"resume with: torchspec train {spec_arg} --resume auto",
                     )
 
-            # -- end of epoch: validate, schedule, record, checkpoint ------------------------------
-            train_loss = sums["loss"] / max(sums["samples"], 1)
-            train_acc = sums["correct"] / sums["counted"] if sums["counted"] else None
+            # -- end of epoch: reduce over ranks, validate, schedule, record, checkpoint -----------
+            totals = par.sum({k: v for k, v in sums.items() if k != "seconds"})  # all ranks' samples
+            train_loss = totals["loss"] / max(totals["samples"], 1)
+            train_acc = totals["correct"] / totals["counted"] if totals["counted"] else None
             val_loss, val_acc = None, None
-            if val_loader is not None:
+            if val_loader is not None:  # ddp: the plain module (no gradient sync needed to evaluate)
                 val_loss, val_acc = evaluate(
-                    model, val_loader, loss_fn, config.loss.type, device, config.precision
+                    model if par.distributed else net,
+                    val_loader,
+                    loss_fn,
+                    config.loss.type,
+                    device,
+                    config.precision,
+                    x_format,
                 )
             metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}
             value = metrics.get(monitor)
@@ -268,7 +331,8 @@ def train(
                 best = value
             epoch, batch = epoch + 1, 0
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": 0.0}
-            write_metrics(os.path.join(output_dir, "metrics.csv"), history)
+            if par.main:
+                write_metrics(os.path.join(output_dir, "metrics.csv"), history)
             checkpoint(last_path)
             if improved:
                 checkpoint(best_path)
@@ -278,7 +342,13 @@ def train(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
-    save_model(model, resolved_spec, os.path.join(output_dir, "model.safetensors"))
+    if par.main:
+        save_model(model, resolved_spec, os.path.join(output_dir, "model.safetensors"))
+    if par.distributed and os.environ.get(RANK_WEIGHTS_ENV):  # tests: every rank's final weights
+        save_model(
+            model, resolved_spec, os.path.join(os.environ[RANK_WEIGHTS_ENV], f"rank{par.rank}.safetensors")
+        )
+    par.barrier()
     final = history[-1] if history else {}
     parts = [f"done: {len(history)} epochs, {step} steps"]
     if final.get("val_accuracy") is not None:

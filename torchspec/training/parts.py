@@ -53,14 +53,16 @@ def evaluate(
     loss_type: str,
     device: torch.device,
     precision: str,
+    memory_format: torch.memory_format | None = None,
 ) -> tuple[float, float | None]:
     """Mean loss and accuracy (None for regression) over ``loader``, in eval mode, no gradients."""
+    fmt = memory_format or torch.preserve_format
     was_training = model.training
     model.eval()
     loss_sum, samples, correct, counted = 0.0, 0, 0, 0
     with torch.no_grad():
         for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = x.to(device, non_blocking=True, memory_format=fmt), y.to(device, non_blocking=True)
             with autocast(device, precision):
                 out = model(x)
                 target = adapt_target(loss_type, out, y)
