@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, PlainValidator, WithJsonSchema
+from pydantic import Field, PlainValidator, SerializeAsAny, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from torchspec.layers import activation, conv, linear, norm, pool, reshape  # noqa: F401  (register)
@@ -86,4 +86,6 @@ def _validate_layer(value: Any) -> Layer:
 
 # In the JSON Schema a layer item is this marker; torchspec.schema makes it a `Layer` reference.
 LAYER_SCHEMA_MARKER = {"x-torchspec": "layer"}
-AnyLayer = Annotated[Layer, PlainValidator(_validate_layer), WithJsonSchema(LAYER_SCHEMA_MARKER)]
+AnyLayer = Annotated[
+    SerializeAsAny[Layer], PlainValidator(_validate_layer), WithJsonSchema(LAYER_SCHEMA_MARKER)
+]
