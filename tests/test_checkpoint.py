@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_spec
 
 import torchspec
 from torchspec.errors import SpecError
@@ -35,22 +35,11 @@ train:
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def write_spec(tmp_path: Path, text: str = SPEC, name: str = "spec") -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(text.replace("OUT", str(tmp_path / "run")))
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_checkpoint_is_weights_only_loadable_and_complete(tmp_path: Path) -> None:
-    torchspec.train(write_spec(tmp_path), quiet=True)
+    torchspec.train(write_spec(tmp_path, SPEC), quiet=True)
     raw = torch.load(tmp_path / "run" / "last.ckpt", weights_only=True)  # no pickled code inside
     for key in (
         "model",
@@ -90,7 +79,7 @@ def test_failed_save_leaves_previous_checkpoint_and_no_temp(
 
 
 def test_partial_temp_file_is_ignored_on_resume(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path)
+    spec = write_spec(tmp_path, SPEC)
     torchspec.train(spec, ["train.epochs=1"], quiet=True)
     # what a kill -9 during a save leaves behind: a torn temp file next to the good checkpoint
     (tmp_path / "run" / "last.ckpt.x1y2z3.tmp").write_bytes(b"PK\x03\x04 torn")
@@ -124,7 +113,7 @@ def test_kill_9_during_saves_never_corrupts_last_checkpoint(tmp_path: Path) -> N
 
 
 def test_checkpoint_of_another_model_is_refused_with_a_per_layer_diff(tmp_path: Path) -> None:
-    torchspec.train(write_spec(tmp_path), ["train.epochs=1"], quiet=True)
+    torchspec.train(write_spec(tmp_path, SPEC), ["train.epochs=1"], quiet=True)
     wider = write_spec(tmp_path, SPEC.replace("out_features: 16", "out_features: 32"), "wider")
     with pytest.raises(SpecError) as info:
         torchspec.train(wider, resume="auto", quiet=True)
@@ -143,7 +132,7 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path)
+    spec = write_spec(tmp_path, SPEC)
     torchspec.train(spec, ["train.epochs=1"], quiet=True)
     good = load_checkpoint(str(tmp_path / "run" / "last.ckpt"))
     # lr 3e38 turns the weights to inf in the first step (whose loss is still finite); the
@@ -166,7 +155,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) ->
 
 
 def test_inf_in_data_stops_at_the_first_step(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path)
+    spec = write_spec(tmp_path, SPEC)
     with pytest.raises(SpecError, match=r"the loss is (nan|inf) at step 1 \(epoch 1, batch 1\)"):
         torchspec.train(spec, ["train.data.scale=.inf"], quiet=True)
     assert not (tmp_path / "run" / "last.ckpt").exists()

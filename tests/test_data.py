@@ -6,12 +6,12 @@ import importlib.util
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_spec
 
 import torchspec
 from torchspec.errors import SpecError
@@ -22,12 +22,7 @@ HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def spec_text(input_shape: str, data: str, extra: str = "", out: int = 3) -> str:
@@ -43,12 +38,6 @@ train:
   epochs: 1
   output_dir: OUT
 {extra}"""
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "spec.yaml"
-    path.write_text(text.replace("OUT", str(tmp_path / "run")))
-    return path
 
 
 def datasets(path: Path) -> tuple[object, object]:
@@ -93,17 +82,19 @@ def test_synthetic_motion_eight_classes_and_channels() -> None:
 
 def test_synthetic_motion_needs_a_clip_input(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"synthetic-motion makes clips \(C, T, H, W\)"):
-        datasets(write(tmp_path, spec_text("[4]", "synthetic-motion")))
+        datasets(write_spec(tmp_path, spec_text("[4]", "synthetic-motion")))
 
 
 # -- random, tensors, python, digits, torchvision ------------------------------------------------------
 def test_random_source_classification_and_regression(tmp_path: Path) -> None:
-    train, val = datasets(write(tmp_path, spec_text("[2, 5]", "{source: random, samples: 50, classes: 3}")))
+    train, val = datasets(
+        write_spec(tmp_path, spec_text("[2, 5]", "{source: random, samples: 50, classes: 3}"))
+    )
     assert len(train) == 40 and len(val) == 10  # type: ignore[arg-type]
     x, y = train[0]  # type: ignore[index]
     assert x.shape == (2, 5) and y.dtype == torch.int64
     history = torchspec.train(
-        write(tmp_path, spec_text("[4]", "{source: random, task: regression}", "  loss: MSELoss\n")),
+        write_spec(tmp_path, spec_text("[4]", "{source: random, task: regression}", "  loss: MSELoss\n")),
         quiet=True,
     )
     assert history[0]["train_accuracy"] is None and history[0]["val_accuracy"] is None
@@ -123,20 +114,22 @@ def test_tensors_npz_npy_memmap_and_pt(tmp_path: Path) -> None:
         "{source: tensors, inputs: x.npy, targets: y.npy}",
         "{source: tensors, inputs: d.pt, inputs_key: inputs, targets_key: labels}",
     ):
-        train, val = datasets(write(tmp_path, spec_text("[4]", data)))
+        train, val = datasets(write_spec(tmp_path, spec_text("[4]", data)))
         assert len(train) + len(val) == 30  # type: ignore[arg-type]
         xs, _ = train[0]  # type: ignore[index]
         assert xs.shape == (4,) and xs.dtype == torch.float32
-    train, _ = datasets(write(tmp_path, spec_text("[4]", "{source: tensors, inputs: x.npy, targets: y.npy}")))
+    train, _ = datasets(
+        write_spec(tmp_path, spec_text("[4]", "{source: tensors, inputs: x.npy, targets: y.npy}"))
+    )
     assert isinstance(train.dataset.inputs, np.memmap)  # type: ignore[attr-defined]
 
 
 def test_tensors_errors_are_clear(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 4)), labels=np.zeros(4))
     with pytest.raises(SpecError, match=r"train\.data \(tensors\): .*has no array 'y' \(it has: x, labels\)"):
-        datasets(write(tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}")))
+        datasets(write_spec(tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}")))
     with pytest.raises(SpecError, match="does not exist"):
-        datasets(write(tmp_path, spec_text("[4]", "{source: tensors, inputs: missing.npz}")))
+        datasets(write_spec(tmp_path, spec_text("[4]", "{source: tensors, inputs: missing.npz}")))
 
 
 def test_python_dataset_is_imported_and_announced(tmp_path: Path) -> None:
@@ -147,7 +140,9 @@ def test_python_dataset_is_imported_and_announced(tmp_path: Path) -> None:
         "    def __len__(self):\n        return self.n\n"
         "    def __getitem__(self, i):\n        return torch.full((4,), float(i)), i % 3\n"
     )
-    spec = write(tmp_path, spec_text("[4]", "{source: python, target: 'my_data_mod:Squares', args: {n: 20}}"))
+    spec = write_spec(
+        tmp_path, spec_text("[4]", "{source: python, target: 'my_data_mod:Squares', args: {n: 20}}")
+    )
     result = subprocess.run(
         [sys.executable, "-m", "torchspec", "train", str(spec)],
         capture_output=True,
@@ -159,7 +154,7 @@ def test_python_dataset_is_imported_and_announced(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "importing user code: module my_data_mod" in result.stdout
     with pytest.raises(SpecError, match="No module named 'no_such_mod'"):
-        datasets(write(tmp_path, spec_text("[4]", "{source: python, target: 'no_such_mod:X'}")))
+        datasets(write_spec(tmp_path, spec_text("[4]", "{source: python, target: 'no_such_mod:X'}")))
 
 
 @pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn (torchspec[digits]) not installed")
@@ -174,7 +169,7 @@ def test_digits_source() -> None:
 def test_digits_without_sklearn_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # as if not installed
     with pytest.raises(SpecError, match=r"pip install 'torchspec\[digits\]'"):
-        datasets(write(tmp_path, spec_text("[1, 8, 8]", "digits")))
+        datasets(write_spec(tmp_path, spec_text("[1, 8, 8]", "digits")))
 
 
 @pytest.mark.skipif(not HAS_TORCHVISION, reason="torchvision (torchspec[vision]) not installed")
@@ -190,14 +185,14 @@ def test_torchvision_image_folder(tmp_path: Path) -> None:
         + str(tmp_path / "images")
         + ", transform: [Grayscale, ToTensor]}"
     )
-    train, val = datasets(write(tmp_path, spec_text("[1, 8, 8]", data)))
+    train, val = datasets(write_spec(tmp_path, spec_text("[1, 8, 8]", data)))
     assert len(train) + len(val) == 6  # type: ignore[arg-type]
 
 
 def test_torchvision_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed
     with pytest.raises(SpecError, match=r"pip install 'torchspec\[vision\]'"):
-        datasets(write(tmp_path, spec_text("[1, 28, 28]", "{source: torchvision, name: MNIST}")))
+        datasets(write_spec(tmp_path, spec_text("[1, 28, 28]", "{source: torchvision, name: MNIST}")))
 
 
 # -- loaders -------------------------------------------------------------------------------------------
@@ -214,7 +209,7 @@ def test_epoch_sampler_order_depends_only_on_seed_and_epoch() -> None:
 def test_first_batch_of_the_wrong_shape_names_both_shapes(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((16, 5), np.float32), y=np.zeros(16, np.int64))
     # the data has 5 features per sample; the spec says 4 (and Flatten + Linear would accept it)
-    path = write(tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}"))
+    path = write_spec(tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}"))
     with pytest.raises(SpecError) as info:
         torchspec.train(path, quiet=True)
     text = str(info.value)
@@ -223,6 +218,6 @@ def test_first_batch_of_the_wrong_shape_names_both_shapes(tmp_path: Path) -> Non
 
 
 def test_more_classes_than_outputs_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path, spec_text("[4]", "{source: random, classes: 5}"))
+    path = write_spec(tmp_path, spec_text("[4]", "{source: random, classes: 5}"))
     with pytest.raises(SpecError, match="the data has 5 classes but the model outputs 3 values"):
         torchspec.train(path, quiet=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_spec
 from safetensors.torch import load_file
 
 import torchspec
@@ -39,12 +40,6 @@ train:
   seed: 1
   output_dir: OUT
 """
-
-
-def _spec(tmp_path: Path, extra: str = "") -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(SPEC.replace("OUT", str(tmp_path / "out")) + extra)
-    return path
 
 
 def _torchrun(spec: Path, weights: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -102,7 +97,7 @@ def test_rank_batches_together_are_the_single_process_batches(size: int, shuffle
 
 
 def test_two_gloo_ranks_match_one_process_and_resume(tmp_path: Path) -> None:
-    spec = _spec(tmp_path)
+    spec = write_spec(tmp_path, SPEC, "tiny", out="out")
     # Run 1: one epoch under DDP. Run 2: resume its last.ckpt on both ranks for a second epoch.
     first = _torchrun(spec, tmp_path / "w1", "--set", "train.epochs=1")
     assert first.stdout.count("epoch 1/1") == 1  # progress and logs from rank 0 only
@@ -140,7 +135,7 @@ def test_ddp_without_torchrun_is_an_error_at_the_key(
 ) -> None:
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
-    spec = _spec(tmp_path, "  parallel: ddp\n")
+    spec = write_spec(tmp_path, SPEC, "tiny", out="out", extra="  parallel: ddp\n")
     assert main(["train", str(spec)]) == 1
     err = capsys.readouterr().err
     line = SPEC.count("\n") + 1
@@ -153,7 +148,7 @@ def test_ddp_without_torchrun_is_an_error_at_the_key(
 def test_dp_without_several_gpus_falls_back_with_a_notice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = _spec(tmp_path, "  parallel: dp\n")
+    spec = write_spec(tmp_path, SPEC, "tiny", out="out", extra="  parallel: dp\n")
     history = torchspec.train(spec, ["train.epochs=1", "train.device=cpu"])
     assert (
         "notice: parallel: dp needs several CUDA devices; found no CUDA device (cpu)"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_spec
 
 import torchspec
 from torchspec.cli import main
@@ -30,19 +30,12 @@ train:
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> Path:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.replace("OUT", str(tmp_path / "run")))
-    torchspec.train(spec, quiet=True)
+    torchspec.train(write_spec(tmp_path, SPEC), quiet=True)
     return tmp_path
 
 

@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_spec
 from safetensors.torch import load_file
 
 import torchspec
@@ -44,20 +44,7 @@ train:
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # Bitwise comparisons need the same thread count in and out of process; one thread also keeps
-    # a busy 2-core machine from thrashing.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _spec(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(SPEC.replace("OUT", str(tmp_path / name)))
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _start(spec: Path, *extra: str) -> subprocess.Popen[str]:
@@ -84,7 +71,7 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def _reference(tmp_path: Path) -> dict[str, torch.Tensor]:
-    torchspec.train(_spec(tmp_path, "reference"), quiet=True)
+    torchspec.train(write_spec(tmp_path, SPEC, "reference", out="reference"), quiet=True)
     return _weights(tmp_path / "reference")
 
 
@@ -96,7 +83,7 @@ def _assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
 
 def test_kill_9_mid_epoch_then_resume_is_bitwise_identical(tmp_path: Path) -> None:
     reference = _reference(tmp_path)
-    spec = _spec(tmp_path, "killed")
+    spec = write_spec(tmp_path, SPEC, "killed", out="killed")
     last = tmp_path / "killed" / "last.ckpt"
     proc = _start(spec)
     _wait_for(last, proc)
@@ -126,7 +113,7 @@ def test_kill_9_mid_epoch_then_resume_is_bitwise_identical(tmp_path: Path) -> No
 
 def test_ctrl_c_checkpoints_and_exits_130_then_resumes_exactly(tmp_path: Path) -> None:
     reference = _reference(tmp_path)
-    spec = _spec(tmp_path, "interrupted")
+    spec = write_spec(tmp_path, SPEC, "interrupted", out="interrupted")
     proc = _start(spec)
     _wait_for(tmp_path / "interrupted" / "last.ckpt", proc)
     proc.send_signal(signal.SIGINT)
@@ -141,7 +128,7 @@ def test_ctrl_c_checkpoints_and_exits_130_then_resumes_exactly(tmp_path: Path) -
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_exits_143(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "terminated")
+    spec = write_spec(tmp_path, SPEC, "terminated", out="terminated")
     proc = _start(spec)
     _wait_for(tmp_path / "terminated" / "last.ckpt", proc)
     proc.send_signal(signal.SIGTERM)

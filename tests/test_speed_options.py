@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import write_spec
 
 import torchspec
 from torchspec.errors import SpecError
@@ -34,12 +35,6 @@ MLP = CNN2D.replace("[3, 8, 8]", "[12]").replace(
     "  - {type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1}\n",
     "  - {type: Linear, out_features: 8}\n",
 )
-
-
-def _spec(tmp_path: Path, text: str, extra: str = "") -> Path:
-    path = tmp_path / "spec.yaml"
-    path.write_text(text.replace("OUT", str(tmp_path / "out")) + extra)
-    return path
 
 
 def _capture(monkeypatch: pytest.MonkeyPatch) -> list[torch.nn.Module]:
@@ -74,7 +69,7 @@ def test_bf16_autocast_on_the_cpu_trains(tmp_path: Path, monkeypatch: pytest.Mon
         return real_to(model, *args, **kwargs)
 
     monkeypatch.setattr(loop, "apply_speed", apply)
-    history = torchspec.train(_spec(tmp_path, CNN2D, "  precision: bf16\n"), quiet=True)
+    history = torchspec.train(write_spec(tmp_path, CNN2D, out="out", extra="  precision: bf16\n"), quiet=True)
     assert history[0]["step"] == 3 and torch.isfinite(torch.tensor(history[0]["train_loss"]))
     assert seen[0].dtype == torch.bfloat16  # the Linear ran under autocast
     assert built[0][3].weight.dtype == torch.float32  # master weights stay fp32
@@ -93,14 +88,14 @@ def test_channels_last_sets_the_memory_format(
         return real_apply(model, *args, **kwargs)
 
     monkeypatch.setattr(loop, "apply_speed", apply)
-    torchspec.train(_spec(tmp_path, text, "  channels_last: true\n"), quiet=True)
+    torchspec.train(write_spec(tmp_path, text, out="out", extra="  channels_last: true\n"), quiet=True)
     weight = built[0][0].weight  # type: ignore[index]
     assert weight.is_contiguous(memory_format=fmt) and not weight.is_contiguous()
     assert inputs and all(x.is_contiguous(memory_format=fmt) and not x.is_contiguous() for x in inputs)
 
 
 def test_channels_last_without_convolutions_is_a_located_error(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, MLP, "  channels_last: true\n")
+    spec = write_spec(tmp_path, MLP, out="out", extra="  channels_last: true\n")
     with pytest.raises(SpecError) as err:
         torchspec.train(spec, quiet=True)
     assert f"{spec}:13:18: error: channels_last: true needs a net of 2-d or of 3-d convolutions" in str(
@@ -118,15 +113,15 @@ def test_compile_is_wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         return module
 
     monkeypatch.setattr(torch, "compile", fake_compile)
-    torchspec.train(_spec(tmp_path, CNN2D, "  compile: true\n"), quiet=True)
+    torchspec.train(write_spec(tmp_path, CNN2D, out="out", extra="  compile: true\n"), quiet=True)
     assert calls == [built[0]]
     calls.clear()
-    torchspec.train(_spec(tmp_path, CNN2D), quiet=True)
+    torchspec.train(write_spec(tmp_path, CNN2D, out="out"), quiet=True)
     assert calls == []  # off by default
 
 
 def test_fp16_on_the_cpu_is_a_located_error(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, CNN2D, "  precision: fp16\n  device: cpu\n")
+    spec = write_spec(tmp_path, CNN2D, out="out", extra="  precision: fp16\n  device: cpu\n")
     with pytest.raises(SpecError) as err:
         torchspec.train(spec, quiet=True)
     text = str(err.value)
@@ -137,7 +132,9 @@ def test_fp16_on_the_cpu_is_a_located_error(tmp_path: Path) -> None:
 def test_cuda_only_options_fall_back_with_a_notice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = _spec(tmp_path, CNN2D, "  pin_memory: true\n  cudnn_benchmark: true\n  device: cpu\n")
+    spec = write_spec(
+        tmp_path, CNN2D, out="out", extra="  pin_memory: true\n  cudnn_benchmark: true\n  device: cpu\n"
+    )
     history = torchspec.train(spec)
     out = capsys.readouterr().out
     assert "notice: pin_memory: true needs CUDA; this run is on cpu, so batches are not pinned" in out
@@ -147,6 +144,6 @@ def test_cuda_only_options_fall_back_with_a_notice(
 
 def test_options_are_validated(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="device_ids is for parallel: dp"):
-        torchspec.train(_spec(tmp_path, CNN2D, "  device_ids: [0, 1]\n"), quiet=True)
+        torchspec.train(write_spec(tmp_path, CNN2D, out="out", extra="  device_ids: [0, 1]\n"), quiet=True)
     with pytest.raises(SpecError, match="parallel"):
-        torchspec.train(_spec(tmp_path, CNN2D, "  parallel: fsdp\n"), quiet=True)
+        torchspec.train(write_spec(tmp_path, CNN2D, out="out", extra="  parallel: fsdp\n"), quiet=True)

@@ -2,8 +2,9 @@
 
 No Python object is ever built from a YAML tag: the YAML *event* stream is assembled into
 dicts, lists and scalars with an explicit stack, so depth, size and alias expansion stay
-bounded. JSON is read by a small parser of its own, with the same positions and rules.
-Every failure is a :class:`~torchspec.errors.SpecError` located at a 1-based line/column.
+bounded. JSON is read by a small parser of its own (:mod:`torchspec.source_json`), with the same
+positions and rules. Every failure is a :class:`~torchspec.errors.SpecError` located at a 1-based
+line/column.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ import os
 import re
 import stat
 from bisect import bisect_right
-from collections.abc import Sequence, Sized
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from json.decoder import JSONDecodeError, scanstring  # type: ignore[attr-defined]
-from json.scanner import NUMBER_RE
 from typing import Any, Literal
 
 import yaml
@@ -50,7 +49,6 @@ _STR, _INT, _FLOAT, _BOOL, _NULL = (_STD + t for t in ("str", "int", "float", "b
 _RESOLVER = Resolver()
 _PATTERNS = {tag: rx for rs in Resolver.yaml_implicit_resolvers.values() for tag, rx in rs}
 _BREAKS = {"yaml": re.compile(r"\r\n|[\r\n\x85\u2028\u2029]"), "json": re.compile("\n")}
-_JSON_SPACE = re.compile(r"[ \t\r\n]*")
 _KINDS = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
@@ -132,7 +130,12 @@ def parse_document(text: str | bytes, file: str = "<spec>", fmt: Format = "yaml"
     if isinstance(text, bytes):
         text = _decode(text, file, fmt)
     doc = Document(file, text.removeprefix("\ufeff"), None, {}, {}, fmt)
-    doc.data = _JsonParser(doc).parse() if fmt == "json" else _YamlBuilder(doc).build()
+    if fmt == "json":
+        from torchspec.source_json import JsonParser  # imports this module; YAML specs never load it
+
+        doc.data = JsonParser(doc).parse()
+    else:
+        doc.data = _YamlBuilder(doc).build()
     if not isinstance(doc.data, dict):
         kind = _kind(doc.data)
         article = "an" if kind[0] in "aeiou" else "a"
@@ -355,110 +358,3 @@ class _YamlBuilder:
 
 def _pos(mark: Any) -> Pos:
     return Pos(mark.line + 1, mark.column + 1) if mark else Pos(1, 1)
-
-
-class _JsonParser:
-    """Recursive descent (at most MAX_DEPTH deep) recording every node's position."""
-
-    def __init__(self, doc: Document) -> None:
-        self.doc, self.text, self.i, self.count = doc, doc.text, 0, 0
-        self.starts = _line_starts(doc.text, "json")
-
-    def parse(self) -> Any:
-        if self._skip() == "":
-            return None
-        value = self._value((), 0)
-        if self._skip():
-            raise self._fail(f"unexpected {self._found()} after the document")
-        return value
-
-    def _fail(self, message: str, *hints: str, at: int | None = None) -> SpecError:
-        pos = _offset_pos(self.starts, self.i if at is None else at)
-        return self.doc.error_at(pos, message, *hints)
-
-    def _skip(self) -> str:
-        """Skip whitespace; return the next character ('' at the end)."""
-        self.i = _JSON_SPACE.match(self.text, self.i).end()  # type: ignore[union-attr]  # '*' always matches
-        return self.text[self.i : self.i + 1]
-
-    def _found(self) -> str:
-        return repr(self.text[self.i]) if self.i < len(self.text) else "end of file"
-
-    def _value(self, path: Path, depth: int) -> Any:
-        char, start, text = self._skip(), self.i, self.text
-        pos = self.doc.value_pos[path] = _offset_pos(self.starts, start)
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise self._fail(f"document has more than {MAX_NODES} nodes")
-        if char in ("{", "["):
-            if depth >= MAX_DEPTH:
-                raise self._fail(f"nesting is deeper than {MAX_DEPTH} levels")
-            self.i += 1
-            return (self._object if char == "{" else self._array)(path, depth + 1)
-        if char == '"':
-            return self._string()
-        for word, literal in (("true", True), ("false", False), ("null", None)):
-            if text.startswith(word, start):
-                self.i += len(word)
-                return literal
-        if text.startswith(("NaN", "Infinity", "-Infinity"), start):
-            raise self._fail("NaN and Infinity are not valid JSON numbers")
-        match = NUMBER_RE.match(text, start)
-        if not match or not match[0].isascii():
-            raise self._fail(f"expected a value, found {self._found()}")
-        self.i = match.end()
-        integer, frac, exp = match.groups()
-        if frac or exp:
-            return float(match[0])
-        number = None if len(integer.lstrip("-")) > 30 else int(integer)  # no int() of huge strings
-        return _int64(number, self.doc, pos, integer)
-
-    def _string(self) -> str:
-        try:
-            value, self.i = scanstring(self.text, self.i + 1, True)
-        except JSONDecodeError as exc:
-            reason = exc.msg.removesuffix(" at").removesuffix(" starting").lower()
-            raise self._fail(f"invalid string: {reason}", at=exc.pos) from None
-        return str(value)
-
-    def _object(self, path: Path, depth: int) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        while not self._close(result, "}"):
-            if self._skip() != '"':
-                found = self._found()
-                raise self._fail(f"keys must be strings in double quotes, found {found}")
-            key_at = _offset_pos(self.starts, self.i)
-            key = self._string()
-            if key in result:
-                first = self.doc.key_pos[(*path, key)].line
-                message = f"duplicate key '{key}' (first at line {first})"
-                raise self.doc.error_at(key_at, message)
-            self.doc.key_pos[(*path, key)] = key_at
-            self.count += 1  # keys are nodes too, as in YAML
-            if self._skip() != ":":
-                raise self._fail(f"expected ':' after the key, found {self._found()}")
-            self.i += 1
-            result[key] = self._value((*path, key), depth)
-        return result
-
-    def _array(self, path: Path, depth: int) -> list[Any]:
-        result: list[Any] = []
-        while not self._close(result, "]"):
-            result.append(self._value((*path, len(result)), depth))
-        return result
-
-    def _close(self, items: Sized, closer: str) -> bool:
-        """Before an item: True (consumed) at the closing bracket, else step over a ','."""
-        char = self._skip()
-        if char == closer:
-            self.i += 1
-            return True
-        if not items:
-            return False
-        if char != ",":
-            raise self._fail(f"expected ',' or '{closer}', found {self._found()}")
-        comma, self.i = self.i, self.i + 1
-        if self._skip() == closer:
-            hint = "JSON allows no comma after the last item"
-            raise self._fail(f"trailing comma before '{closer}'", hint, at=comma)
-        return False

@@ -1,8 +1,9 @@
 """Validating the ``train`` section into located problems, and resolving a spec with ``--set``.
 
-Torch-free. pydantic's errors are walked against the user's data (dropping union tags), unknown
-keys and unknown names get did-you-mean suggestions from the right family (losses, optimizers, ...),
-and the rest is handed to :func:`torchspec.diagnose.problems_from_errors` with a ``("train",)`` prefix.
+Torch-free. pydantic's errors are walked against the user's data by :func:`torchspec.diagnose.walk`
+(dropping the ``type``/``source`` union tags), unknown keys and unknown names get did-you-mean
+suggestions from the right family (losses, optimizers, ...), and the rest is handed to
+:func:`torchspec.diagnose.problems_from_errors` with a ``("train",)`` prefix.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from torchspec.diagnose import DocumentLike, problems_from_errors, suggest, where
+from torchspec.diagnose import DocumentLike, did_you_mean, problems_from_errors, walk, where
 from torchspec.errors import Problem, SpecError
 from torchspec.layers import REGISTRY
 from torchspec.source import Document, Path, load_document
@@ -33,27 +34,6 @@ _FAMILIES: dict[str, tuple[str, str, dict[str, type[BaseModel]]]] = {
     "val": ("data source", "source", DATA_SOURCES),  # type: ignore[dict-item]
 }
 _EXAMPLE = "add e.g. `train: {data: synthetic-motion, epochs: 5, optimizer: {type: Adam, lr: 0.001}}`"
-
-
-def _walk(data: Any, loc: Iterable[str | int]) -> tuple[Path, Path]:
-    """(the part of ``loc`` that exists in ``data``, the rest), skipping union tags in ``loc``."""
-    node: Any = data
-    path: list[str | int] = []
-    rest = list(loc)
-    while rest:
-        step = rest[0]
-        if (isinstance(node, dict) and isinstance(step, str) and step in node) or (
-            isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
-        ):
-            node = node[step]  # type: ignore[index]
-            path.append(step)
-        elif not (
-            (isinstance(node, dict) and step in (node.get("type"), node.get("source")))
-            or (isinstance(node, str) and step == node)
-        ):
-            break
-        rest.pop(0)
-    return tuple(path), tuple(rest)
 
 
 def _node(data: Any, path: Path) -> Any:
@@ -87,7 +67,7 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
     problems: list[Problem] = []
     others: list[Any] = []
     for err in errors:
-        path, rest = _walk(doc.data, (*prefix, *err["loc"]))
+        path, rest, _ = walk(doc.data, (*prefix, *err["loc"]), ("type", "source"), labels=False)
         kind = err["type"]
         if kind == "extra_forbidden":
             parent, name = path[:-1], str(path[-1])
@@ -99,10 +79,8 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
             else:
                 known = list(TrainConfig.model_fields) if parent == prefix else []
                 message = f"unknown key '{name}' in {where(parent)}"
-            guess = suggest(name, known)
-            hints = (
-                [f"did you mean '{guess}'?"] if guess else (["known: " + ", ".join(known)] if known else [])
-            )
+            guess = did_you_mean(name, known, plain=True)
+            hints = [guess] if guess else (["known: " + ", ".join(known)] if known else [])
             problems.append(doc.problem(path, message, hints, key=True))
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             family = _FAMILIES.get(str(path[-1]) if path else "", ("value", "type", {}))
@@ -112,8 +90,8 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
             target = (*path, tag) if isinstance(node, dict) and tag in node else path
             if kind == "union_tag_invalid" and isinstance(found, str):
                 message = f"unknown {what} '{found}' at {where(path)}"
-                guess = suggest(found, classes)
-                hints = [f"did you mean '{guess}'?"] if guess else []
+                guess = did_you_mean(found, classes, plain=True)
+                hints = [guess] if guess else []
             else:
                 article = "an" if what[0] in "aeiou" else "a"
                 message = f"{where(path)} must be {article} {what} name or a mapping with '{tag}'"
