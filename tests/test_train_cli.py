@@ -111,3 +111,10 @@ def test_digits_cnn_reaches_95_percent(tmp_path: Path) -> None:
         ROOT / "specs" / "digits_cnn.yaml", [f"train.output_dir={tmp_path}"], quiet=True
     )
     assert history[-1]["val_accuracy"] >= 0.95
+
+
+def test_quickstart_spec_reaches_90_percent(tmp_path: Path) -> None:
+    """The README's main command trains specs/motion3d.yaml: it must really learn the motion."""
+    history = torchspec.train(ROOT / "specs" / "motion3d.yaml", [f"train.output_dir={tmp_path}"], quiet=True)
+    assert history[-1]["val_accuracy"] >= 0.90
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "metrics.csv").exists()
