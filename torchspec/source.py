@@ -221,14 +221,14 @@ class _YamlBuilder:
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, int, int]] = {}  # value, size, height
 
-    def build(self) -> Any:
+    def build(self, loader: Any = _LOADER) -> Any:
         doc, documents = self.doc, 0
         bad = yaml.reader.Reader.NON_PRINTABLE.search(doc.text)
         if bad:
             pos = _offset_pos(_line_starts(doc.text, "yaml"), bad.start())
             raise doc.error_at(pos, f"character U+{ord(bad[0]):04X} is not allowed")
         try:
-            for event in yaml.parse(doc.text, Loader=_LOADER):
+            for event in yaml.parse(doc.text, Loader=loader):
                 if isinstance(event, yaml.DocumentStartEvent):
                     documents += 1
                     if documents > 1:
@@ -242,6 +242,10 @@ class _YamlBuilder:
                         self.anchors[frame.anchor] = (frame.value, self.count - frame.start, frame.height + 1)
                     self._attach(frame.value, frame.height + 1)
         except yaml.MarkedYAMLError as exc:
+            if "maximum nesting depth" in str(exc.problem) and loader is not yaml.SafeLoader:
+                # Newer libyaml stops at a depth limit of its own while it scans ahead; PyYAML's
+                # Python parser streams events, so our own limit reports the exact place instead.
+                return _YamlBuilder(doc).build(yaml.SafeLoader)
             pos = _pos(exc.problem_mark or exc.context_mark)
             tabs = "\t" in (doc.line_text(pos.line) or "")
             hints = ["indent with spaces, not tabs"] if tabs else []
