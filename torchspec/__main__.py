@@ -1,5 +1,5 @@
 """``python -m torchspec``: the same CLI as the ``torchspec`` console script."""
 
-from torchspec.cli import main
+from torchspec.cli import entry
 
-raise SystemExit(main())
+entry()
