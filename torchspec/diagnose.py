@@ -20,6 +20,7 @@ from torchspec.errors import Problem
 __all__ = [
     "DocumentLike",
     "did_you_mean",
+    "node_at",
     "problems_from_errors",
     "quote",
     "sort_problems",
@@ -105,6 +106,16 @@ def quote(text: str, limit: int = 60) -> str:
     """``'name'`` for a user-written name in a message: escaped if odd, shortened if long."""
     shown = text if len(text) <= limit else f"{text[: limit - 15]}...{text[-10:]}"
     return f"'{shown}'" if shown.isprintable() and "'" not in shown else repr(shown)
+
+
+def node_at(data: Any, path: Path) -> Any:
+    """The value at ``path`` in plain data, or None where the path does not exist."""
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def sort_problems(problems: Iterable[Problem]) -> list[Problem]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from torchspec.diagnose import where
+from torchspec.diagnose import node_at, where
 from torchspec.errors import SpecError
 from torchspec.layers import Layer, Sequential, Shape, ShapeError, fmt_shape
 from torchspec.layers.fields import INT64_MAX
@@ -164,7 +164,7 @@ def _shape_error(
         "{incoming}", f"{fmt_shape(shape)} ({came_from})"
     )
     target = data_path
-    node = _node(doc.data, data_path)
+    node = node_at(doc.data, data_path)
     if err.field and isinstance(node, dict) and err.field in node:
         field_path = (*data_path, err.field)
         if doc.pos(field_path).line != doc.pos(data_path).line:
@@ -173,12 +173,3 @@ def _shape_error(
     if not (doc.text or doc.value_pos):  # a spec given as a mapping: no file positions
         problem = replace(problem, line=0, col=0, source_line=None)
     return SpecError([problem])
-
-
-def _node(data: Any, path: Path) -> Any:
-    for step in path:
-        try:
-            data = data[step]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data

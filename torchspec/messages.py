@@ -22,6 +22,7 @@ from torchspec.diagnose import (
     _Err,
     _tag,
     did_you_mean,
+    node_at,
     quote,
     suggest,
     where,
@@ -47,21 +48,12 @@ def _found(value: Any) -> str:
     return shown if len(shown) <= 80 else f"{shown[:60]}...{shown[-12:]}"
 
 
-def _node(data: Any, path: Path) -> Any:
-    for step in path:
-        try:
-            data = data[step]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
-
-
 def _owner(data: Any, path: Path) -> tuple[str | None, Path]:
     """The innermost layer on ``path`` (a mapping with a ``type``, or a bare name in a list)."""
     node, owner = data, None
     owner_path: Path = ()
     for end, step in enumerate(path, 1):
-        node = _node(node, (step,))
+        node = node_at(node, (step,))
         if (isinstance(node, dict) and _tag(node)) or (isinstance(step, int) and isinstance(node, str)):
             owner, owner_path = _tag(node), path[:end]
     return owner, owner_path
@@ -119,7 +111,7 @@ def missing_keys(doc: DocumentLike, path: Path, fields: list[str], extra: Iterab
         return []
     names = _join([f"'{f}'" for f in fields])
     plural = "s" if len(fields) > 1 else ""
-    node = _node(doc.data, path)
+    node = node_at(doc.data, path)
     owner, owner_path = _owner(doc.data, path)
     adds = ", ".join(_kv(doc, f, "...") for f in fields)
     if not path:
@@ -231,7 +223,7 @@ def _hints_for_found(doc: DocumentLike, e: _Err, field: str) -> list[str]:
 def value_problem(doc: DocumentLike, e: _Err) -> tuple[Path, str, list[str]]:
     """A value that breaks a rule: (where, "FIELD must be RULE, found WHAT", hints)."""
     path, kind = e.path, e.kind
-    node = _node(doc.data, path)
+    node = node_at(doc.data, path)
     if path and isinstance(node, dict) and _tag(node) and kind not in _BUILTIN_KINDS:
         # a rule of the whole layer (e.g. Upsample needs one of size/scale_factor)
         tag = str(_tag(node))

@@ -7,6 +7,8 @@ import argparse
 import json
 from typing import Any
 
+from torchspec.cli.args import int_at_least, positive_int
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -18,9 +20,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("spec", help="the spec file")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--batch", type=_positive, help="batch size (default: train.batch_size or 32)")
-    parser.add_argument("--steps", type=_positive, default=20, help="timed steps (default: 20)")
-    parser.add_argument("--warmup", type=_non_negative, default=5, help="untimed steps first (default: 5)")
+    parser.add_argument("--batch", type=positive_int, help="batch size (default: train.batch_size or 32)")
+    parser.add_argument("--steps", type=positive_int, default=20, help="timed steps (default: 20)")
+    parser.add_argument("--warmup", type=int_at_least(0), default=5, help="untimed steps first (default: 5)")
     parser.add_argument("--mode", choices=("train", "infer"), default="train", help="default: train")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
     parser.add_argument(
@@ -32,23 +34,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="override a spec value, e.g. --set train.precision=bf16 (repeatable)",
     )
     parser.set_defaults(func=run, parser=parser)
-
-
-def _positive(text: str) -> int:
-    value = _non_negative(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
-    return value
 
 
 def _si(value: float, unit: str) -> str:

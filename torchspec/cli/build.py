@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from torchspec.cli.check import positive_int
+from torchspec.cli.args import positive_int
 
 __all__ = ["register", "run"]
 

@@ -10,18 +10,9 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["positive_int", "register", "run"]
+from torchspec.cli.args import positive_int
 
-
-def positive_int(text: str) -> int:
-    """argparse type for ``--batch``: a decimal int >= 1."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {value}")
-    return value
+__all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:

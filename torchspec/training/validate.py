@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from torchspec.diagnose import DocumentLike, did_you_mean, problems_from_errors, walk, where
+from torchspec.diagnose import DocumentLike, did_you_mean, node_at, problems_from_errors, walk, where
 from torchspec.errors import Problem, SpecError
 from torchspec.layers import REGISTRY
 from torchspec.source import Document, Path, load_document
@@ -34,12 +34,6 @@ _FAMILIES: dict[str, tuple[str, str, dict[str, type[BaseModel]]]] = {
     "val": ("data source", "source", DATA_SOURCES),  # type: ignore[dict-item]
 }
 _EXAMPLE = "add e.g. `train: {data: synthetic-motion, epochs: 5, optimizer: {type: Adam, lr: 0.001}}`"
-
-
-def _node(data: Any, path: Path) -> Any:
-    for step in path:
-        data = data[step]
-    return data
 
 
 def _owner(node: Any) -> tuple[str | None, type[BaseModel] | None]:
@@ -71,7 +65,7 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
         kind = err["type"]
         if kind == "extra_forbidden":
             parent, name = path[:-1], str(path[-1])
-            owner, cls = _owner(_node(doc.data, parent))
+            owner, cls = _owner(node_at(doc.data, parent))
             if cls is not None:
                 tag = "source" if "source" in cls.model_fields else "type"
                 known = [f for f in cls.model_fields if f != tag]
@@ -86,7 +80,7 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
             family = _FAMILIES.get(str(path[-1]) if path else "", ("value", "type", {}))
             what, tag, classes = family
             found = err.get("ctx", {}).get("tag")
-            node = _node(doc.data, path)
+            node = node_at(doc.data, path)
             target = (*path, tag) if isinstance(node, dict) and tag in node else path
             if kind == "union_tag_invalid" and isinstance(found, str):
                 message = f"unknown {what} '{found}' at {where(path)}"
@@ -99,7 +93,7 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
             hints.append("known: " + ", ".join(classes))
             problems.append(doc.problem(target, message, hints))
         elif kind == "missing" and rest:
-            node = _node(doc.data, path)
+            node = node_at(doc.data, path)
             named: str | None = node if isinstance(node, str) else _owner(node)[0]
             message = f"{named or 'the mapping'} ({where(path)}) is missing required parameter '{rest[0]}'"
             problems.append(doc.problem(path, message, [f"add `{rest[0]}: ...`"]))

@@ -1,0 +1,26 @@
+"""argparse value types shared by the commands (a bad value is a usage error: exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+__all__ = ["int_at_least", "positive_int"]
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a decimal int >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, found {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, found {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
