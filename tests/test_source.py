@@ -193,7 +193,7 @@ def test_aliases_are_expanded_as_independent_copies() -> None:
         ("-9223372036854775807", -(2**63 - 1)),
         ("1.5", 1.5),
         ("1.0e+3", 1000.0),
-        ("1e3", "1e3"),  # YAML 1.1 needs a dot and a signed exponent
+        ("1e3", 1000.0),  # YAML 1.1 would keep it text; we read it as YAML 1.2 and JSON do
         (".inf", float("inf")),
         ("-.Inf", float("-inf")),
         ("true", True),
@@ -646,3 +646,24 @@ def test_yaml_fuzz_raises_only_spec_errors(text: str | bytes) -> None:
 @given(st.one_of(JSONISH, st.text(), st.binary()))
 def test_json_fuzz_raises_only_spec_errors(text: str | bytes) -> None:
     check_only_spec_errors(text, "json")
+
+
+def test_plain_exponent_numbers_are_floats_as_in_yaml_1_2_and_json() -> None:
+    """`lr: 1e-3` is a number to every user (and to JSON); YAML 1.1 alone reads it as a string."""
+    data = parse_document("a: 1e-3\nb: 5E2\nc: -.5e1\nd: 1.0e+3\nq: '1e-3'\nr: \"2e3\"\ns: 1e\nt: e5\n").data
+    assert data == {
+        "a": 0.001, "b": 500.0, "c": -5.0, "d": 1000.0, "q": "1e-3", "r": "2e3", "s": "1e", "t": "e5",
+    }  # fmt: skip
+    assert all(isinstance(data[k], float) for k in "abcd")
+
+
+def test_an_optimizer_lr_written_1e_minus_3_validates(tmp_path: Path) -> None:
+    import torchspec
+
+    spec = tmp_path / "lr.yaml"
+    spec.write_text(
+        "name: lr\ninput: [4]\nlayers: [{type: Linear, out_features: 2}, {type: Dropout, p: 1e-1}]\n"
+        "train:\n  data: {source: random, samples: 8}\n  optimizer: {type: Adam, lr: 1e-3}\n"
+    )
+    loaded = torchspec.load_spec(spec)
+    assert loaded.train is not None and loaded.train["optimizer"]["lr"] == 0.001

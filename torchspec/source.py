@@ -24,6 +24,7 @@ from yaml.resolver import Resolver
 from torchspec.errors import Problem, SpecError
 
 __all__ = [
+    "EXPONENT_FLOAT",
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
@@ -45,6 +46,8 @@ _SHAPE = "a spec is a mapping with name, input and layers"
 _INT64 = 2**63 - 1
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STD = "tag:yaml.org,2002:"
+# 1e-3, 5E+2, .5e1: floats without YAML 1.1's dot-and-signed-exponent form (also read by --set)
+EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_STD + t for t in ("str", "int", "float", "bool", "null"))
 _RESOLVER = Resolver()
 _PATTERNS = {tag: rx for rs in Resolver.yaml_implicit_resolvers.values() for tag, rx in rs}
@@ -337,6 +340,8 @@ class _YamlBuilder:
         text, tag = event.value, event.tag
         if tag is None or tag == "!":
             tag = _RESOLVER.resolve(yaml.ScalarNode, text, event.implicit)
+            if tag == _STR and not event.style and EXPONENT_FLOAT.match(text):
+                tag = _FLOAT  # YAML 1.1 reads a plain 1e-3 as a string; YAML 1.2 and JSON, as a number
         elif tag not in (_STR, _INT, _FLOAT, _BOOL, _NULL):
             raise self._tag_error(tag, pos)
         elif tag != _STR and not _PATTERNS[tag].match(text):

@@ -17,12 +17,11 @@ from typing import Any
 import yaml
 
 from torchspec.errors import Problem, SpecError
-from torchspec.source import Document, Path
+from torchspec.source import EXPONENT_FLOAT, Document, Path
 
 __all__ = ["Override", "OverrideDocument", "apply_overrides", "parse_override"]
 
 _KEY = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
-_EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 _TAGGED_BY_SOURCE = ("data", "val")  # bare names under these keys are data sources
 
 
@@ -47,7 +46,7 @@ def parse_override(arg: str) -> Override:
     except yaml.YAMLError as exc:
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise _error(arg, f"the value is not valid YAML: {reason}", "quote strings with ':' or '#'") from None
-    if isinstance(value, str) and _EXPONENT.match(text.strip()):
+    if isinstance(value, str) and EXPONENT_FLOAT.match(text.strip()):
         value = float(text)  # YAML 1.1 reads 1e-3 as a string; on a command line it means a number
     if isinstance(value, (dict, list)) and len(str(value)) > 10_000:
         raise _error(arg, "the value is too large")
