@@ -928,3 +928,19 @@ def test_train_section_errors_come_with_the_layer_errors_in_file_order(tmp_path:
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.count(": error: ") == 3
+
+
+def test_a_forgotten_flatten_is_named_in_the_hint(tmp_path: Path) -> None:
+    text = (
+        "name: noflat\ninput: [1, 28, 28]\nlayers:\n"
+        "  - {type: Conv2d, out_channels: 8, kernel_size: 3}\n"
+        "  - ReLU\n"
+        "  - {type: Linear, in_features: 5408, out_features: 10}\n"
+    )
+    problem = one(write(tmp_path, text))
+    assert where(problem) == at(text, 6, "{")
+    assert problem.message.endswith("set in_features: 26 or leave it out")
+    assert problem.hints == (
+        "5408 is the whole sample flattened: add `- Flatten` before this Linear, "
+        "which acts on the last dimension only",
+    )

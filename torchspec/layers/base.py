@@ -160,7 +160,9 @@ class Layer(BaseModel):
             ],
         )
 
-    def check_given(self, field: str, given: int | None, actual: int, what: str | None) -> int:
+    def check_given(
+        self, field: str, given: int | None, actual: int, what: str | None, hints: Sequence[str] = ()
+    ) -> int:
         """An inferable parameter (in_channels, in_features, num_features): check it or infer it.
 
         ``what`` names the dimension ("channels") where the shape alone doesn't say which one it is;
@@ -172,6 +174,7 @@ class Layer(BaseModel):
                 f"{field} is {given} but the incoming shape is {{incoming}}{which}; "
                 f"set {field}: {actual} or leave it out",
                 field=field,
+                hints=hints,
             )
         return actual
 

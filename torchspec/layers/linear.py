@@ -21,7 +21,14 @@ class Linear(Layer):
 
     def infer(self, shape: Shape) -> Inferred:
         self.check_rank(shape)
-        f = self.check_given("in_features", self.in_features, shape[-1], None)
+        hints = []
+        if len(shape) > 2 and self.in_features == prod(shape[1:]):
+            # the classic slip: in_features counts the whole sample, but Linear sees the last dim only
+            hints.append(
+                f"{self.in_features} is the whole sample flattened: add `- Flatten` before this "
+                f"Linear, which acts on the last dimension only"
+            )
+        f = self.check_given("in_features", self.in_features, shape[-1], None, hints)
         weight = f * self.out_features
         params = weight + (self.out_features if self.bias else 0)
         # one MAC per weight element for every position of the leading dimensions
