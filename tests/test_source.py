@@ -667,3 +667,17 @@ def test_an_optimizer_lr_written_1e_minus_3_validates(tmp_path: Path) -> None:
     )
     loaded = torchspec.load_spec(spec)
     assert loaded.train is not None and loaded.train["optimizer"]["lr"] == 0.001
+
+
+def test_yaml_indentation_errors_say_how_to_fix_them() -> None:
+    text = "name: x\ninput: [1, 28, 28]\nlayers:\n  - type: Conv2d\n    out_channels: 8\n   kernel_size: 3\n"
+    line, col, message, hints = error_of(text)
+    assert (line, col) == (6, 4)
+    assert message == "invalid YAML: did not find expected '-' indicator"
+    assert hints[0] == "in the list that starts at line 4"
+    assert hints[1].startswith("check the indentation on this line and the one before")
+    _, _, message, hints = error_of("name: x\ninput: [4]\nlayers: [{type: Linear, out_features: 10}\n")
+    assert hints == (
+        "in the [...] list that starts at line 3",
+        "close the list with ']' and separate items with commas",
+    )

@@ -52,6 +52,25 @@ _STR, _INT, _FLOAT, _BOOL, _NULL = (_STD + t for t in ("str", "int", "float", "b
 _RESOLVER = Resolver()
 _PATTERNS = {tag: rx for rs in Resolver.yaml_implicit_resolvers.values() for tag, rx in rs}
 _BREAKS = {"yaml": re.compile(r"\r\n|[\r\n\x85\u2028\u2029]"), "json": re.compile("\n")}
+# What PyYAML's terse syntax errors usually mean in a spec, and the fix.
+_INDENT = (
+    "check the indentation on this line and the one before: siblings start in the same column, "
+    "and a layer's parameters go inside its mapping ({type: ..., kernel_size: 3} or indented under `- type:`)"
+)
+_YAML_CONTEXTS = {
+    "while parsing a block collection": "in the list",
+    "while parsing a block mapping": "in the mapping",
+    "while parsing a flow sequence": "in the [...] list",
+    "while parsing a flow mapping": "in the {...} mapping",
+}
+_YAML_FIXES = (
+    ("expected '-' indicator", _INDENT),
+    ("expected key", _INDENT),
+    ("mapping values are not allowed", _INDENT + "; a value holding ': ' needs quotes"),
+    ("could not find expected ':'", "a key needs a colon and a space after it: `key: value`"),
+    ("expected ',' or ']'", "close the list with ']' and separate items with commas"),
+    ("expected ',' or '}'", "close the mapping with '}' and separate entries with commas"),
+)
 _KINDS = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
@@ -253,7 +272,9 @@ class _YamlBuilder:
             tabs = "\t" in (doc.line_text(pos.line) or "")
             hints = ["indent with spaces, not tabs"] if tabs else []
             if exc.context and exc.context_mark and exc.context_mark.line + 1 != pos.line:
-                hints.append(f"{exc.context} at line {exc.context_mark.line + 1}")
+                inside = _YAML_CONTEXTS.get(str(exc.context), str(exc.context))
+                hints.append(f"{inside} that starts at line {exc.context_mark.line + 1}")
+            hints += [fix for phrase, fix in _YAML_FIXES if phrase in str(exc.problem)]
             raise doc.error_at(pos, f"invalid YAML: {exc.problem or exc.context}", *hints) from None
         except yaml.YAMLError as exc:
             raise doc.error_at(Pos(1, 1), f"invalid YAML: {exc}") from None
