@@ -944,3 +944,10 @@ def test_a_forgotten_flatten_is_named_in_the_hint(tmp_path: Path) -> None:
         "5408 is the whole sample flattened: add `- Flatten` before this Linear, "
         "which acts on the last dimension only",
     )
+
+
+@pytest.mark.parametrize("batch", [0, 2**63, True])
+def test_a_batch_out_of_range_names_the_range(batch: int) -> None:
+    with pytest.raises(SpecError) as info:
+        torchspec.infer_shapes(C3D, batch=batch)
+    assert info.value.problems[0].message.startswith("batch must be an int in [1, 2**63 - 1], found ")

@@ -126,7 +126,7 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
     spec = load_spec(spec)
     doc = spec.document
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= INT64_MAX:
-        raise SpecError.single(doc.file, f"batch must be an int >= 1, found {batch!r:.40}")
+        raise SpecError.single(doc.file, f"batch must be an int in [1, 2**63 - 1], found {batch!r:.40}")
     shape: Shape = (batch, *spec.input)
     came_from = "the spec's input"
     rows: list[LayerRow] = []
