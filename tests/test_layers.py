@@ -590,7 +590,7 @@ def test_sequential_error_names_the_incoming_shape() -> None:
     with pytest.raises(SpecError) as info:
         infer_shapes(spec)
     assert (
-        "MaxPool2d (layers[0].layers[3]): the output would be empty: spatial dimension 0 of "
+        "MaxPool2d (layers[0].layers[3]): the output would be empty: dimension H of "
         "[N, 4, 2, 2] (after ReLU at layers[0].layers[2]) is 2" in str(info.value)
     )
     with pytest.raises(RuntimeError):  # and torch agrees

@@ -23,6 +23,7 @@ from torchspec.layers.fields import INT64_MAX
 __all__ = [
     "REGISTRY",
     "RESERVED",
+    "SPATIAL_LAYOUTS",
     "Inferred",
     "Layer",
     "ModuleName",
@@ -31,8 +32,10 @@ __all__ = [
     "checked_dim",
     "expand",
     "fmt_shape",
+    "fmt_size",
     "prod",
     "register",
+    "spatial_name",
 ]
 
 Shape = tuple[int, ...]
@@ -114,6 +117,21 @@ def fmt_shape(shape: Sequence[int], batch: bool = True) -> str:
     """``[N, 64, 16]``: the batch dimension is written N in messages."""
     items = ["N", *map(str, shape[1:])] if batch else [str(d) for d in shape]
     return "[" + ", ".join(items) + "]"
+
+
+# Per-sample layouts and spatial dimension names by the number of spatial dimensions.
+SPATIAL_LAYOUTS = {1: "(C, L)", 2: "(C, H, W)", 3: "(C, D, H, W)"}
+_SPATIAL_NAMES = {1: "L", 2: "HW", 3: "DHW"}
+
+
+def spatial_name(index: int, rank: int) -> str:
+    """``H`` for spatial dimension 0 of a 2-d layer: what messages call a dimension."""
+    return _SPATIAL_NAMES[rank][index]
+
+
+def fmt_size(values: tuple[int, ...]) -> str:
+    """``3`` when every dimension has the same size, else ``[1, 2, 2]``."""
+    return str(values[0]) if len(set(values)) == 1 else str(list(values))
 
 
 def expand(value: int | Sequence[int], rank: int) -> tuple[int, ...]:

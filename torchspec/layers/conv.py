@@ -13,18 +13,19 @@ from pydantic import ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from torchspec.layers.base import (
+    SPATIAL_LAYOUTS,
     Inferred,
     Layer,
     Shape,
     ShapeError,
     checked_dim,
     expand,
+    fmt_size,
     prod,
     register,
+    spatial_name,
 )
 from torchspec.layers.fields import Bool, Padding, PaddingMode, PadSize, PosInt, Size
-
-_LAYOUTS = {1: "(C, L)", 2: "(C, H, W)", 3: "(C, D, H, W)"}
 
 
 def _check_groups(groups: int, info: ValidationInfo) -> int:
@@ -125,8 +126,8 @@ def _conv_class(rank: int) -> type[_Conv]:
                 effective = d[i] * (k[i] - 1) + 1
                 if length + 2 * pads[i] < effective:
                     raise ShapeError(
-                        f"kernel_size {_fmt(k)} with dilation {_fmt(d)} spans {effective} but "
-                        f"spatial dimension {i} of {{incoming}} is only {length + 2 * pads[i]} "
+                        f"kernel_size {fmt_size(k)} with dilation {fmt_size(d)} spans {effective} but "
+                        f"dimension {spatial_name(i, rank)} of {{incoming}} is only {length + 2 * pads[i]} "
                         f"after padding; use a smaller kernel or more padding",
                         field="kernel_size",
                     )
@@ -135,7 +136,7 @@ def _conv_class(rank: int) -> type[_Conv]:
 
     ConvNd.rank = rank
     ConvNd.sample_ranks = (rank + 1,)
-    ConvNd.sample_layout = _LAYOUTS[rank]
+    ConvNd.sample_layout = SPATIAL_LAYOUTS[rank]
     return ConvNd
 
 
@@ -173,7 +174,7 @@ def _conv_transpose_class(rank: int) -> type[_Conv]:
                 size = (length - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
                 if size < 1:
                     raise ShapeError(
-                        f"output size of spatial dimension {i} would be {size} for {{incoming}}; "
+                        f"output size of dimension {spatial_name(i, rank)} would be {size} for {{incoming}}; "
                         f"reduce padding",
                         field="padding",
                     )
@@ -182,12 +183,8 @@ def _conv_transpose_class(rank: int) -> type[_Conv]:
 
     ConvTransposeNd.rank = rank
     ConvTransposeNd.sample_ranks = (rank + 1,)
-    ConvTransposeNd.sample_layout = _LAYOUTS[rank]
+    ConvTransposeNd.sample_layout = SPATIAL_LAYOUTS[rank]
     return ConvTransposeNd
-
-
-def _fmt(values: tuple[int, ...]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else str(list(values))
 
 
 @register

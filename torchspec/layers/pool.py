@@ -12,10 +12,18 @@ from typing import Any, ClassVar, Literal
 from pydantic import ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, expand, register
+from torchspec.layers.base import (
+    SPATIAL_LAYOUTS,
+    Inferred,
+    Layer,
+    Shape,
+    ShapeError,
+    expand,
+    fmt_size,
+    register,
+    spatial_name,
+)
 from torchspec.layers.fields import Bool, OptSizeList, PadSize, PosInt, Size
-
-_LAYOUTS = {1: "(C, L)", 2: "(C, H, W)", 3: "(C, D, H, W)"}
 
 
 def _no_indices(value: bool) -> bool:
@@ -72,24 +80,21 @@ class _Pool(Layer):
             if self.window_within_input and length < k[i]:
                 raise ShapeError(
                     f"{self.type_name()} needs every spatial dimension to be at least kernel_size "
-                    f"{_fmt(k)} before padding, but spatial dimension {i} of {{incoming}} is "
+                    f"{fmt_size(k)} before padding, but dimension {spatial_name(i, rank)} of {{incoming}} is "
                     f"{length}; use a smaller kernel_size or pool earlier",
                     field="kernel_size",
                 )
             size = _pool_out(length, k[i], s[i], p[i], d[i], self.ceil_mode)
             if size < 1:
                 raise ShapeError(
-                    f"the output would be empty: spatial dimension {i} of {{incoming}} is {length}, "
+                    f"the output would be empty: dimension {spatial_name(i, rank)} of {{incoming}} "
+                    f"is {length}, "
                     f"smaller than the window ({d[i] * (k[i] - 1) + 1} with padding {p[i]}); "
                     f"use a smaller kernel_size or pool earlier",
                     field="kernel_size",
                 )
             out.append(size)
         return Inferred((*shape[:-rank], *out))
-
-
-def _fmt(values: tuple[int, ...]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else str(list(values))
 
 
 def _max_pool_class(rank: int) -> type[_Pool]:
@@ -105,7 +110,7 @@ def _max_pool_class(rank: int) -> type[_Pool]:
 
     MaxPoolNd.rank = rank
     MaxPoolNd.sample_ranks = (rank + 1,)
-    MaxPoolNd.sample_layout = _LAYOUTS[rank]
+    MaxPoolNd.sample_layout = SPATIAL_LAYOUTS[rank]
     return MaxPoolNd
 
 
@@ -120,7 +125,7 @@ def _avg_pool_class(rank: int) -> type[_Pool]:
 
     AvgPoolNd.rank = rank
     AvgPoolNd.sample_ranks = (rank + 1,)
-    AvgPoolNd.sample_layout = _LAYOUTS[rank]
+    AvgPoolNd.sample_layout = SPATIAL_LAYOUTS[rank]
     return AvgPoolNd
 
 
@@ -153,7 +158,7 @@ def _adaptive_class(rank: int, max_pool: bool) -> type[_Adaptive]:
     cls = AdaptiveMaxPoolNd if max_pool else AdaptivePoolNd
     cls.rank = rank
     cls.sample_ranks = (rank + 1,)
-    cls.sample_layout = _LAYOUTS[rank]
+    cls.sample_layout = SPATIAL_LAYOUTS[rank]
     return cls
 
 
