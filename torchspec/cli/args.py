@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["int_at_least", "positive_int"]
+__all__ = ["add_set_argument", "int_at_least", "positive_int"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -24,3 +24,15 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 
 positive_int = int_at_least(1)
+
+
+def add_set_argument(parser: argparse.ArgumentParser, example: str = "train.epochs=1") -> None:
+    """``--set KEY=VALUE`` (repeatable): override any spec value by dotted path."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a spec value by dotted path, e.g. --set {example} (repeatable)",
+    )

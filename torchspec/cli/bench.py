@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from torchspec.cli.args import int_at_least, positive_int
+from torchspec.cli.args import add_set_argument, int_at_least, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,14 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--warmup", type=int_at_least(0), default=5, help="untimed steps first (default: 5)")
     parser.add_argument("--mode", choices=("train", "infer"), default="train", help="default: train")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec value, e.g. --set train.precision=bf16 (repeatable)",
-    )
+    add_set_argument(parser, example="train.precision=bf16")
     parser.set_defaults(func=run, parser=parser)
 
 

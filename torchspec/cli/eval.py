@@ -7,7 +7,7 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from torchspec.cli.train import add_set_argument
+    from torchspec.cli.args import add_set_argument
 
     parser = subparsers.add_parser(
         "eval",

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from torchspec.cli.args import add_set_argument
+
 DEFAULT_SPEC = "torchspec.yaml"
 
 
@@ -24,17 +26,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary and errors")
     parser.set_defaults(func=run, parser=parser)
-
-
-def add_set_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec value by dotted path, e.g. --set train.epochs=1 (repeatable)",
-    )
 
 
 def spec_path(args: argparse.Namespace) -> str:

@@ -28,8 +28,8 @@ from torchspec.training.config import TrainConfig
 
 __all__ = ["SpeedPlan", "apply_speed", "memory_format_of", "plan_speed"]
 
-_CONV_2D = ("Conv2d", "ConvTranspose2d", "LazyConv2d")
-_CONV_3D = ("Conv3d", "ConvTranspose3d", "LazyConv3d")
+_CONV_2D = ("Conv2d", "ConvTranspose2d")
+_CONV_3D = ("Conv3d", "ConvTranspose3d")
 
 
 @dataclass(frozen=True)
