@@ -167,7 +167,8 @@ def _shape_error(
     node = node_at(doc.data, data_path)
     if err.field and isinstance(node, dict) and err.field in node:
         field_path = (*data_path, err.field)
-        if doc.pos(field_path).line != doc.pos(data_path).line:
+        # its own line to edit, or its value came from --set (then the message names the --set)
+        if doc.override_of(field_path) or doc.pos(field_path).line != doc.pos(data_path).line:
             target = field_path
     problem = doc.problem(target, message, err.hints)
     if not (doc.text or doc.value_pos):  # a spec given as a mapping: no file positions

@@ -90,7 +90,16 @@ class Document:
     value_pos: dict[Path, Pos]
     key_pos: dict[Path, Pos]
     fmt: Format = "yaml"
+    # paths whose value came from `--set KEY=VALUE` (the argument as typed): not in the file
+    overrides: dict[Path, str] = field(default_factory=dict)
     _starts: list[int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def override_of(self, path: Path) -> str | None:
+        """The ``--set`` argument that gave ``path`` (or an ancestor) its value, if any."""
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.overrides:
+                return self.overrides[path[:end]]
+        return None
 
     def pos(self, path: Path, *, key: bool = False) -> Pos:
         """Where ``path`` starts; an unknown path falls back to its nearest known ancestor."""
@@ -110,6 +119,9 @@ class Document:
         return self.text[self._starts[line - 1] : end].rstrip("\r\n\x85\u2028\u2029")
 
     def problem(self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False) -> Problem:
+        arg = self.override_of(path)
+        if arg is not None:  # the value is on the command line, not in the file
+            return Problem(f"--set {arg}", 0, 0, message, tuple(hints))
         return self.problem_at(self.pos(path, key=key), message, hints)
 
     def problem_at(self, pos: Pos, message: str, hints: Sequence[str] = ()) -> Problem:

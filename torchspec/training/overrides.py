@@ -10,16 +10,16 @@ mapping (``{type: CrossEntropyLoss}``) so ``train.loss.label_smoothing=0.1`` wor
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from torchspec.errors import Problem, SpecError
-from torchspec.source import EXPONENT_FLOAT, Document, Path
+from torchspec.source import EXPONENT_FLOAT, Path
 
-__all__ = ["Override", "OverrideDocument", "apply_overrides", "parse_override"]
+__all__ = ["Override", "apply_overrides", "parse_override"]
 
 _KEY = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
 _TAGGED_BY_SOURCE = ("data", "val")  # bare names under these keys are data sources
@@ -107,27 +107,3 @@ def _set(node: Any, step: str | int, value: Any, item: Override) -> None:
         node[step] = value
     else:
         node[str(step)] = value
-
-
-class OverrideDocument:
-    """A Document stand-in: problems at overridden paths name the ``--set`` argument instead."""
-
-    def __init__(self, doc: Document, data: Any, owned: dict[Path, str]) -> None:
-        self.doc, self.file, self.data, self.owned = doc, doc.file, data, owned
-
-    def owner(self, path: Path) -> str | None:
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.owned:
-                return self.owned[path[:end]]
-        return None
-
-    def problem(self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False) -> Problem:
-        arg = self.owner(path)
-        if arg is not None:
-            return Problem(f"--set {arg}", 0, 0, message, tuple(hints))
-        return self.doc.problem(path, message, hints, key=key)
-
-    def resolved(self) -> Document:
-        """The document holding the overridden data (positions of untouched nodes still hold)."""
-        d = self.doc
-        return Document(d.file, d.text, self.data, d.value_pos, d.key_pos, d.fmt)

@@ -21,7 +21,7 @@ from torchspec.layers import REGISTRY
 from torchspec.source import Document, Path, load_document
 from torchspec.spec import Spec
 from torchspec.training.config import DATA_SOURCES, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
-from torchspec.training.overrides import OverrideDocument, apply_overrides
+from torchspec.training.overrides import apply_overrides
 
 __all__ = ["resolve_spec", "train_problems", "validate_train"]
 
@@ -133,12 +133,14 @@ def resolve_spec(
         doc = load_document(source)
     data = copy.deepcopy(doc.data)
     defaults: dict[Path, str] = {("train", "loss"): "CrossEntropyLoss", ("train", "optimizer"): "Adam"}
-    where_doc = OverrideDocument(doc, data, apply_overrides(data, overrides, defaults))
+    owned = apply_overrides(data, overrides, defaults)
+    # the same file and positions, the overridden data, and which paths the command line set
+    where_doc = Document(doc.file, doc.text, data, doc.value_pos, doc.key_pos, doc.fmt, owned)
     try:
         spec = Spec.model_validate({k: v for k, v in data.items() if k != "train"})
     except ValidationError as exc:
         raise SpecError(problems_from_errors(where_doc, exc.errors(), _fields_of)) from None
     config = _validate(where_doc, data.get("train"))
     spec = spec.model_copy(update={"train": data.get("train")})
-    spec._doc = where_doc.resolved()
+    spec._doc = where_doc
     return spec, config
