@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from torchspec.builder import build_from_report, save_model
-from torchspec.errors import SpecError
+from torchspec.errors import Problem, SpecError
 from torchspec.infer import ShapeReport, infer_shapes
 from torchspec.spec import Spec, load_spec
 from torchspec.training.checkpoint import (
@@ -52,6 +52,19 @@ from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
 from torchspec.training.validate import resolve_spec
 
 __all__ = ["Interrupted", "train"]
+
+# train keys that may differ between a checkpoint and its resume: they change how long or how fast
+# the run goes, or where its files go, not which samples each step sees or how it updates the
+# weights (device/speed options can change float rounding, like moving the run to another machine).
+# Every other key (data, val, batch_size, shuffle, drop_last, loss, optimizer, scheduler, seed,
+# warmup_steps, grad_clip, precision, monitor, ...) must be the checkpoint's, or the resume is not
+# exact: another optimizer cannot load the state (KeyError deep in torch), a new lr is silently
+# overwritten by the saved param groups, another batch_size moves the mid-epoch position.
+RESUME_FREE_KEYS = frozenset({
+    "epochs", "num_workers", "pin_memory", "persistent_workers", "output_dir", "checkpoint_every",
+    "device", "channels_last", "compile", "cudnn_benchmark", "parallel", "device_ids",
+    "data.download", "val.download",
+})  # fmt: skip
 
 
 class Interrupted(Exception):
@@ -147,14 +160,11 @@ def _train(
         )
     scaler = torch.amp.GradScaler(device.type, enabled=plan.scaler)  # fp16 only: loss scaling
 
-    # -- output folder: the resolved spec first, so a run is reproducible from its folder alone ---
+    # -- output folder: the resolved spec (spec.yaml), so a run is reproducible from its folder alone
     output_dir = config.output_dir or os.path.join("runs", spec.name)
     os.makedirs(output_dir, exist_ok=True)
     resolved = resolved_data(spec, report, config, output_dir)
     resolved_spec = load_spec(resolved)
-    if par.main:
-        with open(os.path.join(output_dir, "spec.yaml"), "w") as handle:
-            yaml.safe_dump(resolved, handle, sort_keys=False)
     last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
     monitor = config.monitor if val_loader is not None else "train_loss"
     maximize = monitor.endswith("accuracy")
@@ -170,6 +180,24 @@ def _train(
     if resume is not None:  # under ddp every rank loads the same file (a shared output_dir)
         path = last_path if resume == "auto" else resume
         ckpt = load_checkpoint(path)
+        # The settings an exact resume depends on must be the checkpoint's (see RESUME_FREE_KEYS);
+        # checked before any state is loaded, so a mismatch is one clear error, never a torch crash.
+        saved_train = json.loads(ckpt["spec"]).get("train", {})
+        changes = _resume_changes(saved_train, resolved["train"])
+        saved_world = ckpt.get("world_size", par.world_size)  # absent from older checkpoints
+        if saved_world != par.world_size:  # ddp: the ranks' shares of each epoch would differ
+            changes.append(f"world size (ddp processes): {saved_world} → {par.world_size}")
+        if changes:
+            message = (
+                f"the checkpoint was written with other training settings ({len(changes)} differ,"
+                " checkpoint → now):\n" + "\n".join(f"    {change}" for change in changes)
+            )
+            hints = [
+                "an exact resume needs the settings the run started with",
+                "resume with the settings the run started with, or start a new run"
+                " (another output_dir, or without --resume)",
+            ]
+            raise SpecError([Problem(path, 0, 0, message, tuple(hints))])
         load_state_checked(model, ckpt["model"], path)  # a per-layer diff if the spec changed
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt["scheduler"] is not None:
@@ -182,6 +210,9 @@ def _train(
         if not par.main:  # the checkpoint's sums are all ranks' so far: rank 0 carries them on
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
+    if par.main:  # after a resume's settings check: a refused resume leaves the folder as it was
+        with open(os.path.join(output_dir, "spec.yaml"), "w") as handle:
+            yaml.safe_dump(resolved, handle, sort_keys=False)
 
     # What the loop calls: `model` in channels_last if asked, wrapped (DataParallel / DDP, which
     # broadcasts rank 0's weights), compiled if asked. `model` stays the plain module that is saved.
@@ -202,6 +233,7 @@ def _train(
             "history": history,
             "sums": totals,
             "rng": get_rng_state(),
+            "world_size": par.world_size,  # each rank's share of an epoch depends on it
         }
 
     def checkpoint(path: str) -> None:
@@ -225,7 +257,9 @@ def _train(
     try:
         while epoch < config.epochs:
             started = time.perf_counter() - sums["seconds"]
-            sampler.set_epoch(epoch, start=batch * config.batch_size)  # skip the batches already done
+            # Skip the batches already done: this rank's samples seen so far in the epoch (a resume
+            # has checked that batch_size, world size and the data are the checkpoint's).
+            sampler.set_epoch(epoch, start=batch * config.batch_size)
             train_loader.generator.manual_seed(epoch_seed(config.seed, epoch))  # workers' seeds, per epoch
             model.train()
             out.start_epoch(epoch, config.epochs, steps_per_epoch, batch)
@@ -357,3 +391,41 @@ def _train(
         parts.append(f"val loss {final['val_loss']:.4f}")
     out.warn(", ".join(parts) + f"; outputs in {output_dir}/ (model.safetensors, last.ckpt, metrics.csv)")
     return history
+
+
+_UNSET: Any = object()  # a key one side of the comparison lacks (None values are not dumped)
+
+
+def _show(value: Any) -> str:
+    """A setting as in YAML flow style: ``Adam``, ``0.01``, ``true``, ``[0.9, 0.999]``, ``{type: SGD}``."""
+    if value is _UNSET:
+        return "(unset)"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):  # its type/source tag first, as in a spec
+        keys = sorted(value, key=lambda k: k not in ("type", "source"))
+        return "{" + ", ".join(f"{k}: {_show(value[k])}" for k in keys) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def _resume_changes(saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``key: saved → current`` for each train setting that differs, except RESUME_FREE_KEYS.
+
+    Nested sections (optimizer, data, ...) are compared key by key, unless their ``type``/``source``
+    differs: then the whole section is one line (Adam's betas against SGD's momentum says nothing).
+    """
+    changes = []
+    for key in [*saved, *(k for k in current if k not in saved)]:
+        name = prefix + key
+        old, new = saved.get(key, _UNSET), current.get(key, _UNSET)
+        if name in RESUME_FREE_KEYS or old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            tag = "source" if "source" in old else "type"
+            if old.get(tag) == new.get(tag):
+                changes.extend(_resume_changes(old, new, name + "."))
+                continue
+        changes.append(f"train.{name}: {_show(old)} → {_show(new)}")
+    return changes
