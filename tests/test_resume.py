@@ -5,6 +5,7 @@ uninterrupted run."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -135,3 +136,27 @@ def test_sigterm_exits_143(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert f"torchspec train {spec} --resume auto" in err
+
+
+def test_the_printed_resume_command_resumes_the_same_run(tmp_path: Path) -> None:
+    """The interrupt line repeats the --set arguments: pasted as printed, it resumes this run."""
+    reference = _reference(tmp_path)
+    spec = write_spec(tmp_path, SPEC, "with_set", out="elsewhere")  # --set moves the output
+    out = tmp_path / "set out"  # a space, so the command must quote it
+    proc = _start(spec, "--set", f"train.output_dir={out}")
+    _wait_for(out / "last.ckpt", proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    line = next(x for x in err.splitlines() if x.startswith("resume with: "))
+    command = shlex.split(line.removeprefix("resume with: "))
+    assert command[:3] == ["torchspec", "train", str(spec)]
+    assert command[3:] == ["--set", f"train.output_dir={out}", "--resume", "auto"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    resumed = subprocess.run(
+        [sys.executable, "-m", "torchspec", *command[1:]], capture_output=True, text=True, env=env
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stdout + resumed.stderr
+    _assert_identical(reference, _weights(out))
+    assert not (tmp_path / "elsewhere").exists()

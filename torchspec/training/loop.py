@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import shlex
 import signal
 import threading
 import time
@@ -252,7 +253,11 @@ def _train(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))
 
-    spec_arg = file if os.path.isfile(file) else "SPEC"
+    # the command that resumes this very run: the same file and the same --set arguments
+    sets = [f"--set {shlex.quote(arg)}" for arg in dict.fromkeys(spec.document.overrides.values())]
+    resume_command = " ".join(
+        ["torchspec train", shlex.quote(file) if os.path.isfile(file) else "SPEC", *sets, "--resume auto"]
+    )
     checked = False
     try:
         while epoch < config.epochs:
@@ -325,7 +330,7 @@ def _train(
                     raise Interrupted(
                         code,
                         f"interrupted at step {step} (epoch {epoch + 1}); checkpoint written to {last_path}\n"
-                        f"resume with: torchspec train {spec_arg} --resume auto",
+                        f"resume with: {resume_command}",
                     )
 
             # -- end of epoch: reduce over ranks, validate, schedule, record, checkpoint -----------
@@ -389,7 +394,9 @@ def _train(
         parts.append(f"val accuracy {100 * final['val_accuracy']:.1f}%")
     if final.get("val_loss") is not None:
         parts.append(f"val loss {final['val_loss']:.4f}")
-    out.warn(", ".join(parts) + f"; outputs in {output_dir}/ (model.safetensors, last.ckpt, metrics.csv)")
+    names = ("model.safetensors", "best.ckpt", "last.ckpt", "metrics.csv", "spec.yaml")
+    written = ", ".join(n for n in names if os.path.exists(os.path.join(output_dir, n)))
+    out.warn(", ".join(parts) + f"; outputs in {output_dir}/ ({written})")
     return history
 
 
