@@ -159,3 +159,18 @@ def test_inf_in_data_stops_at_the_first_step(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"the loss is (nan|inf) at step 1 \(epoch 1, batch 1\)"):
         torchspec.train(spec, ["train.data.scale=.inf"], quiet=True)
     assert not (tmp_path / "run" / "last.ckpt").exists()
+
+
+def test_state_mismatch_hints_are_the_callers() -> None:
+    from torchspec.errors import SpecError
+    from torchspec.training.checkpoint import FOREIGN_CHECKPOINT_HINTS, load_state_checked
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    found = torch.nn.Sequential(torch.nn.Linear(4, 5)).state_dict()
+    with pytest.raises(SpecError) as info:
+        load_state_checked(model, found, "x.ckpt")
+    assert "no --resume" in str(info.value)
+    with pytest.raises(SpecError) as info:
+        load_state_checked(model, found, "x.ckpt", hints=FOREIGN_CHECKPOINT_HINTS)
+    assert "pass a checkpoint written for this spec" in str(info.value)
+    assert "--resume" not in str(info.value)

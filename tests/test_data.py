@@ -221,3 +221,101 @@ def test_more_classes_than_outputs_is_an_error(tmp_path: Path) -> None:
     path = write_spec(tmp_path, spec_text("[4]", "{source: random, classes: 5}"))
     with pytest.raises(SpecError, match="the data has 5 classes but the model outputs 3 values"):
         torchspec.train(path, quiet=True)
+
+
+# -- targets vs. the loss ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("loss", "found"),
+    [
+        ("MSELoss", "MSELoss needs float targets of the model's output shape [3]"),
+        ("BCEWithLogitsLoss", "BCEWithLogitsLoss needs float targets of the model's output shape [3]"),
+    ],
+)
+def test_regression_loss_with_class_labels_is_located(tmp_path: Path, loss: str, found: str) -> None:
+    path = write_spec(tmp_path, spec_text("[4]", "{source: random, classes: 3}", f"  loss: {loss}\n"))
+    with pytest.raises(SpecError) as info:
+        torchspec.train(path, quiet=True)
+    text = str(info.value)
+    assert "spec.yaml:11:9: error:" in text and found in text
+    assert "class labels" in text and "Traceback" not in text
+
+
+def test_labels_out_of_range_anywhere_in_memory_are_located(tmp_path: Path) -> None:
+    y = np.zeros(64, np.int64)
+    y[-1] = 7  # far from the first batch
+    np.savez(tmp_path / "d.npz", x=np.zeros((64, 4), np.float32), y=y)
+    path = write_spec(
+        tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz, val_fraction: 0.0}", "  loss: NLLLoss\n")
+    )
+    with pytest.raises(SpecError) as info:
+        torchspec.train(path, quiet=True)
+    text = str(info.value)
+    assert "spec.yaml:11:9: error:" in text
+    assert "labels in [0, 7]" in text and "NLLLoss needs class labels in [0, 3)" in text
+
+
+def test_labels_out_of_range_in_the_first_batch_of_a_python_dataset(tmp_path: Path) -> None:
+    (tmp_path / "negdata.py").write_text(
+        "import torch\n"
+        "class Neg:\n"
+        "    def __len__(self):\n        return 16\n"
+        "    def __getitem__(self, i):\n        return torch.zeros(4), torch.tensor(-3)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        path = write_spec(tmp_path, spec_text("[4]", "{source: python, target: 'negdata:Neg'}"))
+        with pytest.raises(SpecError) as info:
+            torchspec.train(path, quiet=True)
+    finally:
+        sys.path.remove(str(tmp_path))
+    text = str(info.value)
+    assert "CrossEntropyLoss needs class labels in [0, 3)" in text and "[-3, -3]" in text
+
+
+def test_float_targets_with_cross_entropy_are_located(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", x=np.zeros((32, 4), np.float32), y=np.zeros(32, np.float32))
+    path = write_spec(
+        tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}", "  loss: CrossEntropyLoss\n")
+    )
+    with pytest.raises(SpecError) as info:
+        torchspec.train(path, quiet=True)
+    text = str(info.value)
+    assert "spec.yaml:11:9: error:" in text
+    assert "float targets of shape []" in text and "integer class labels" in text
+
+
+# -- zero training steps ---------------------------------------------------------------------------
+def test_one_sample_keeps_it_for_training_not_validation(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, spec_text("[4]", "{source: random, samples: 2}"))
+    train, val = datasets(path)
+    assert len(train) == 1 and val is not None and len(val) == 1  # type: ignore[arg-type]
+    path = write_spec(tmp_path, spec_text("[4]", "{source: random, samples: 1}"))
+    train, val = datasets(path)
+    assert len(train) == 1 and val is None  # type: ignore[arg-type]
+
+
+def test_zero_training_steps_is_a_located_error(tmp_path: Path) -> None:
+    np.savez(tmp_path / "d.npz", x=np.zeros((0, 4), np.float32), y=np.zeros(0, np.int64))
+    path = write_spec(tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}"))
+    with pytest.raises(SpecError) as info:
+        torchspec.train(path, quiet=True)
+    text = str(info.value)
+    assert "spec.yaml:7:9: error: no training steps" in text and "0 train / 0 val samples" in text
+    path = write_spec(
+        tmp_path, spec_text("[4]", "{source: random, samples: 4}", "  drop_last: true\n"), name="dl"
+    )
+    with pytest.raises(SpecError) as info:
+        torchspec.train(path, quiet=True)
+    text = str(info.value)
+    assert "dl.yaml:11:14: error: no training steps" in text
+    assert "3 train / 1 val samples" in text and "batch_size 8" in text and "drop_last" in text
+
+
+def test_tensors_of_strings_are_a_clear_error(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.array([["a", "b", "c", "d"]] * 8))
+    np.save(tmp_path / "y.npy", np.zeros(8, np.int64))
+    path = write_spec(tmp_path, spec_text("[4]", "{source: tensors, inputs: x.npy, targets: y.npy}"))
+    with pytest.raises(
+        SpecError, match=r"train.data \(tensors\): the inputs in .*x.npy are <U1 values, not real"
+    ):
+        datasets(path)

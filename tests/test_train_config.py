@@ -211,3 +211,28 @@ def test_config_module_is_torch_free() -> None:
 
     code = "import sys, torchspec.training.validate; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("train", "where"),
+    [
+        ("data: random\nseed: -1\n", "7:9"),
+        ("data: {source: synthetic-motion, seed: -5}\n", "6:42"),
+    ],
+)
+def test_seeds_are_bounded_with_the_range_in_the_error(tmp_path: Path, train: str, where: str) -> None:
+    text = error_of(write(tmp_path, train))
+    assert f"spec.yaml:{where}: error:" in text and "seed" in text
+    assert "[0, 2**63 - 1]" in text
+
+
+@pytest.mark.parametrize("key", ["train.seed", "train.data.seed"])
+def test_huge_seed_override_is_a_clear_error(tmp_path: Path, key: str) -> None:
+    text = error_of(write(tmp_path, "data: random\n"), (f"{key}=99999999999999999999",))
+    assert f"--set {key}=99999999999999999999: error:" in text
+    assert "[0, 2**63 - 1]" in text
+
+
+def test_largest_seed_is_accepted(tmp_path: Path) -> None:
+    _, config = resolve_spec(write(tmp_path, "data: {source: random, seed: 9223372036854775807}\nseed: 0\n"))
+    assert config.data.seed == 2**63 - 1  # type: ignore[union-attr]

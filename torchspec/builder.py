@@ -21,7 +21,7 @@ from torchspec.spec import Spec, load_spec
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["build", "build_from_report", "load_model", "save_model", "verify_on_meta"]
+__all__ = ["build", "build_from_report", "load_model", "read_safetensors", "save_model", "verify_on_meta"]
 
 SPEC_METADATA_KEY = "torchspec.spec"
 FORMAT_METADATA_KEY = "torchspec.format"
@@ -86,24 +86,43 @@ def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str])
     save_file(state, os.fspath(path), metadata=metadata)
 
 
-def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> torch.nn.Sequential:
-    """Rebuild a model from one .safetensors file written by ``torchspec build -o`` or training."""
-    from safetensors import safe_open
+def read_safetensors(path: str | os.PathLike[str]) -> tuple[Spec, dict[str, torch.Tensor]]:
+    """(spec, state_dict) from a .safetensors file written by torchspec; a SpecError naming the
+    file if it cannot be read, is not a safetensors file, or carries no spec."""
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     file = os.fspath(path)
+    if not os.path.isfile(file):
+        what = "is a directory" if os.path.isdir(file) else "does not exist"
+        raise SpecError.single(file, f"cannot read {file}: it {what}")
     try:
         with safe_open(file, framework="pt") as handle:
             metadata = handle.metadata() or {}
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise SpecError.single(file, f"cannot read safetensors file: {exc}") from None
+        state = load_file(file, device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError.single(
+            file,
+            f"cannot read {file}: not a valid safetensors file ({reason})",
+            hints=["pass a model.safetensors written by `torchspec train` or `torchspec build -o`"],
+        ) from None
     if SPEC_METADATA_KEY not in metadata:
         raise SpecError.single(
             file,
             "this safetensors file carries no torchspec spec in its metadata",
             hints=["write it with `torchspec build SPEC -o model.safetensors` or `torchspec train`"],
         )
-    spec = load_spec(json.loads(metadata[SPEC_METADATA_KEY]))
+    try:
+        data = json.loads(metadata[SPEC_METADATA_KEY])
+    except ValueError as exc:
+        raise SpecError.single(file, f"the spec in {file}'s metadata is not valid JSON: {exc}") from None
+    return load_spec(data), state
+
+
+def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> torch.nn.Sequential:
+    """Rebuild a model from one .safetensors file written by ``torchspec build -o`` or training."""
+    spec, state = read_safetensors(path)
     model = build(spec)
-    model.load_state_dict(load_file(file, device="cpu"), strict=True)
+    model.load_state_dict(state, strict=True)
     return model.to(device) if device is not None else model

@@ -86,30 +86,10 @@ def check_output(path: str) -> str | None:
 
 
 def check_device(name: str) -> str | None:
-    """None if tensors can be created on ``name``, else why not (in words)."""
-    import torch
+    """None if tensors can be created on ``name``, else why not (the check train and predict use)."""
+    from torchspec.training.parts import check_device as check
 
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError) as exc:
-        return f"invalid device {name!r}: {exc}"
-    if device.type == "meta":
-        return "the meta device holds no data; the build is verified on meta already, use cpu or cuda"
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            why = "this torch has no usable CUDA (torch.cuda.is_available() is False)"
-            return f"device {name!r} is not available: {why}"
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            return f"device {name!r} is not available: there are {count} CUDA device(s), numbered from 0"
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        return f"device {name!r} is not available: MPS is not available on this machine"
-    try:
-        torch.empty(1, device=device)
-    except Exception as exc:  # anything else torch refuses (not compiled in, no driver...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"device {name!r} is not available: {first}"
-    return None
+    return check(name)
 
 
 def run(args: argparse.Namespace) -> int:

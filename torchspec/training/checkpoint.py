@@ -21,7 +21,9 @@ import torch
 from torchspec.errors import Problem, SpecError
 
 __all__ = [
+    "FOREIGN_CHECKPOINT_HINTS",
     "FORMAT",
+    "RESUME_HINTS",
     "get_rng_state",
     "load_checkpoint",
     "load_state_checked",
@@ -31,6 +33,16 @@ __all__ = [
 ]
 
 FORMAT = "torchspec.checkpoint/1"
+
+# What to do when a checkpoint does not fit the spec: while training (resume) and under eval/predict.
+RESUME_HINTS = (
+    "the model in the spec changed since this checkpoint was written",
+    "train from scratch (no --resume, or another output_dir), or restore the spec it was trained with",
+)
+FOREIGN_CHECKPOINT_HINTS = (
+    "this checkpoint was written for another spec (or the spec changed since)",
+    "pass a checkpoint written for this spec, or the spec it was trained with",
+)
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -116,8 +128,16 @@ def state_diff(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> list
     return rows
 
 
-def load_state_checked(model: torch.nn.Module, found: dict[str, Any], file: str) -> None:
-    """``model.load_state_dict(found)``, or a per-layer diff instead of torch's size-mismatch dump."""
+def load_state_checked(
+    model: torch.nn.Module,
+    found: dict[str, Any],
+    file: str,
+    hints: tuple[str, ...] = RESUME_HINTS,
+) -> None:
+    """``model.load_state_dict(found)``, or a per-layer diff instead of torch's size-mismatch dump.
+
+    ``hints`` say what to do about a mismatch; the default is the advice for ``train --resume``.
+    """
     rows = state_diff(model.state_dict(), found)
     if rows:
         widths = [max(len(r[i]) for r in [("layer", "tensor", "expected", "found"), *rows]) for i in range(4)]
@@ -126,10 +146,5 @@ def load_state_checked(model: torch.nn.Module, found: dict[str, Any], file: str)
             for row in [("layer", "tensor", "expected", "found"), *rows]
         ]
         message = f"the checkpoint does not match the spec ({len(rows)} tensors differ):\n" + "\n".join(lines)
-        hints = (
-            "the model in the spec changed since this checkpoint was written",
-            "train from scratch (no --resume, or another output_dir),"
-            " or restore the spec it was trained with",
-        )
-        raise SpecError([Problem(file, 0, 0, message, hints)])
+        raise SpecError([Problem(file, 0, 0, message, tuple(hints))])
     model.load_state_dict(found, strict=True)

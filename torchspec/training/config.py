@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from torchspec.layers.fields import NonNegInt, PosFloat, PosInt
 
@@ -29,6 +29,16 @@ Float = Annotated[float, Field(allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 Reduction = Literal["mean", "sum", "none"]
+SEED_MAX = 2**63 - 1  # torch.manual_seed and numpy take it; train.seed feeds both
+
+
+def _seed_in_range(value: int) -> int:
+    if not 0 <= value <= SEED_MAX:
+        raise ValueError(f"seed must be in [0, 2**63 - 1] (0 .. {SEED_MAX})")
+    return value
+
+
+Seed = Annotated[int, AfterValidator(_seed_in_range), Field(description="an integer in [0, 2**63 - 1]")]
 Betas = Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)]
 
 
@@ -50,7 +60,7 @@ class SyntheticMotion(_Source):
     samples: PosInt = 2048
     classes: Literal[4, 8] = 4
     noise: NonNegFloat = Field(default=0.3, description="std of the background noise")
-    seed: int | None = Field(default=None, description="default: train.seed")
+    seed: Seed | None = Field(default=None, description="default: train.seed")
 
 
 class RandomData(_Source):
@@ -61,7 +71,7 @@ class RandomData(_Source):
     task: Literal["classification", "regression"] = "classification"
     classes: PosInt = 10
     scale: float = Field(default=1.0, description="multiplies the inputs (.inf makes a NaN run)")
-    seed: int | None = None
+    seed: Seed | None = None
 
 
 class Digits(_Source):
@@ -331,7 +341,7 @@ class TrainConfig(_Strict):
     device_ids: Annotated[list[NonNegInt], Field(min_length=1)] | None = Field(
         default=None, description="CUDA devices for parallel: dp (default: all)"
     )
-    seed: int = 0
+    seed: Seed = 0
     output_dir: str | None = Field(default=None, description="default: runs/<spec name>")
     checkpoint_every: NonNegInt = Field(default=0, description="also checkpoint every N steps")
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"

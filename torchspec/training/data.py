@@ -132,6 +132,16 @@ def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
         targets = _load_array(_path(cfg.targets, base_dir), cfg.targets_key, "targets")
     else:
         targets = _load_array(inputs_path, cfg.targets_key, "targets")
+    for array, what, name in (
+        (inputs, "inputs", inputs_path),
+        (targets, "targets", cfg.targets or inputs_path),
+    ):
+        dtype = getattr(array, "dtype", None)
+        if isinstance(dtype, np.dtype) and dtype.kind not in "biuf":
+            raise TypeError(
+                f"the {what} in {name} are {dtype} values, not real numbers or bools: "
+                "save numeric arrays (e.g. labels as int64, features as float32)"
+            )
     return ArrayDataset(inputs, targets)
 
 
@@ -230,18 +240,89 @@ def load_data(
 
     train, classes = located("data", config.data)
     val: Dataset[Any] | None = None
+    if classes is None:  # sources that know their classes are checked against the model by the loop
+        _check_labels(config, output_shape, train, "train.data", file)
     if config.val is not None:
         val = located("val", config.val)[0]
+        if classes is None:
+            _check_labels(config, output_shape, val, "train.val", file)
     elif config.val_fraction > 0:
         # A fixed split: the first val_fraction of a permutation seeded by train.seed.
+        # At least one validation sample, but never all of them: training needs some too.
         n = len(train)  # type: ignore[arg-type]
-        n_val = max(1, round(n * config.val_fraction))
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed)).tolist()
-        train, val = Subset(train, order[n_val:]), Subset(train, order[:n_val])
+        n_val = min(max(1, round(n * config.val_fraction)), n - 1)
+        if n_val > 0:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed)).tolist()
+            train, val = Subset(train, order[n_val:]), Subset(train, order[:n_val])
     n_train = len(train)  # type: ignore[arg-type]
     n_val_ = len(val) if val is not None else 0  # type: ignore[arg-type]
+    steps = n_train // config.batch_size if config.drop_last else -(-n_train // config.batch_size)
+    if steps == 0:
+        split = f"{n_train} train / {n_val_} val samples"
+        if config.drop_last and n_train > 0:
+            message = (
+                f"no training steps: train.data ({config.data.source}) gives {split}, fewer train samples "
+                f"than batch_size {config.batch_size}, and drop_last: true drops the only, partial batch"
+            )
+            hints = [
+                f"lower train.batch_size to at most {n_train}, set train.drop_last: false, or add samples"
+            ]
+            raise SpecError([_problem(file, ("train", "drop_last"), message, hints)])
+        message = (
+            f"no training steps: train.data ({config.data.source}) gives {split}"
+            f" (batch_size {config.batch_size})"
+        )
+        hints = ["give train.data more samples (at least 2 with a validation split)"]
+        raise SpecError([_problem(file, ("train", "data"), message, hints)])
     text = f"{config.data.source}: {n_train} train / {n_val_} val samples"
     return Data(train, val, classes, text)
+
+
+def _in_memory_targets(dataset: Dataset[Any]) -> Any:
+    """All the targets of an in-memory dataset (a tensor or an array), or None if not at hand."""
+    if isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
+        return dataset.tensors[1]
+    if isinstance(dataset, ArrayDataset):
+        return dataset.targets
+    return None
+
+
+def _check_labels(
+    config: C.TrainConfig, output_shape: Sequence[int], dataset: Dataset[Any], key: str, file: str
+) -> None:
+    """For classification losses, every label of an in-memory dataset in [0, classes)."""
+    from torchspec.training.parts import label_range_problem
+
+    if config.loss.type not in C.CLASSIFICATION_LOSSES:
+        return
+    targets = _in_memory_targets(dataset)
+    if targets is None:
+        return
+    array = targets.numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
+    if array.size == 0 or array.dtype.kind not in "iu":  # float targets: the first-batch check says why
+        return
+    ignore = getattr(config.loss, "ignore_index", None)
+    labels = array[array != ignore] if ignore is not None else array
+    if labels.size == 0:
+        return
+    found = label_range_problem(
+        config.loss.type, tuple(output_shape), int(labels.min()), int(labels.max()), key
+    )
+    if found is not None:
+        raise SpecError([_problem(file, ("train", "loss"), found[0], found[1])])
+
+
+def _problem(file: str, path: tuple[str, ...], message: str, hints: Sequence[str] = ()) -> Any:
+    """A problem located at ``path`` in the spec file when it can be read, else at the file."""
+    from torchspec.errors import Problem
+    from torchspec.source import load_document
+
+    if os.path.isfile(file):
+        try:
+            return load_document(file).problem(path, message, hints)
+        except SpecError:
+            pass
+    return Problem(file, 0, 0, message, tuple(hints))
 
 
 class EpochSampler(Sampler[int]):

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchspec.builder import build
+from torchspec.builder import build, build_from_report
 from torchspec.errors import SpecError
+from torchspec.infer import infer_shapes
 from torchspec.spec import Spec
-from torchspec.training.checkpoint import load_state_checked
+from torchspec.training.checkpoint import FOREIGN_CHECKPOINT_HINTS, load_state_checked
 from torchspec.training.data import load_data, make_loader
 from torchspec.training.objects import make_loss
 from torchspec.training.parts import evaluate, load_weights, pick_device
@@ -35,10 +36,11 @@ def evaluate_checkpoint(
     base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
-    model = build(spec)
-    load_state_checked(model, load_weights(checkpoint)[1], checkpoint)
+    report = infer_shapes(spec)  # the output shape without a forward pass (BatchNorm stays untouched)
+    model = build_from_report(report)
+    load_state_checked(model, load_weights(checkpoint)[1], checkpoint, hints=FOREIGN_CHECKPOINT_HINTS)
     model.to(device)
-    output_shape = tuple(model(torch.zeros((1, *spec.input), device=device)).shape[1:])
+    output_shape = tuple(report.output[1:])
     data = load_data(config, spec.input, output_shape, file=file, base_dir=base_dir, say=say)
     split, dataset = ("val", data.val) if data.val is not None else ("train", data.train)
     if data.val is None:
@@ -58,6 +60,12 @@ def load_input(path: str) -> torch.Tensor:
     try:
         if ext == ".npy":
             array = np.load(path, allow_pickle=False)
+            if array.dtype.kind not in "biuf":
+                raise SpecError.single(
+                    path,
+                    f"input {path} holds {array.dtype} values ({_kind(array.dtype)}), not real numbers",
+                    hints=["save a numeric (or bool) array, e.g. np.save(path, x.astype(np.float32))"],
+                )
             return torch.from_numpy(np.ascontiguousarray(array))
         if ext == ".pt":
             loaded = torch.load(path, map_location="cpu", weights_only=True)
@@ -67,6 +75,12 @@ def load_input(path: str) -> torch.Tensor:
     except (OSError, ValueError, RuntimeError) as exc:
         raise SpecError.single(path, f"cannot read input {path}: {exc}") from None
     raise SpecError.single(path, f"unsupported input file {path}: use .npy or .pt")
+
+
+def _kind(dtype: np.dtype[Any]) -> str:
+    return {"U": "strings", "S": "bytes", "O": "objects", "c": "complex numbers", "M": "dates"}.get(
+        dtype.kind, dtype.kind
+    )
 
 
 @dataclass
@@ -79,7 +93,7 @@ def predict(model_path: str, input_path: str, *, device: str = "cpu") -> Predict
     """Run the model in ``model_path`` (.ckpt or .safetensors) on the sample or batch in ``input_path``."""
     spec, state = load_weights(model_path)
     model = build(spec)
-    load_state_checked(model, state, model_path)
+    load_state_checked(model, state, model_path, hints=FOREIGN_CHECKPOINT_HINTS)
     target = pick_device(device)
     model.to(target).eval()
     x = load_input(input_path)

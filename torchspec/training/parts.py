@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from typing import Any
 
@@ -13,10 +14,49 @@ import torch
 from torchspec.errors import SpecError
 from torchspec.infer import ShapeReport
 from torchspec.spec import Spec, load_spec
-from torchspec.training.config import TrainConfig
+from torchspec.training.config import CLASSIFICATION_LOSSES, TrainConfig
 from torchspec.training.objects import accuracy_counts, adapt_target
 
-__all__ = ["autocast", "check_first_batch", "evaluate", "load_weights", "pick_device", "resolved_data"]
+__all__ = [
+    "autocast",
+    "check_device",
+    "check_first_batch",
+    "evaluate",
+    "label_range_problem",
+    "load_weights",
+    "pick_device",
+    "resolved_data",
+    "target_problem",
+]
+
+
+def check_device(name: str) -> str | None:
+    """None if tensors can be created on ``name``, else why not (in words). ``build --device`` and
+    the device choice of ``train``, ``eval`` and ``predict`` all ask this."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"invalid device {name!r}: {first}"
+    if device.type == "meta":
+        return "the meta device holds no data (shapes are verified on meta already): use cpu, cuda or mps"
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch has no usable CUDA (torch.cuda.is_available() is False)"
+            return f"device {name!r} is not available: {why}"
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            return f"device {name!r} is not available: there are {count} CUDA device(s), numbered from 0"
+    if device.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        return f"device {name!r} is not available: MPS is not available on this machine"
+    try:
+        torch.empty(1, device=device)
+    except Exception as exc:  # anything else torch refuses (not compiled in, no driver...)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"device {name!r} is not available: {first}"
+    return None
 
 
 def pick_device(name: str) -> torch.device:
@@ -26,16 +66,10 @@ def pick_device(name: str) -> torch.device:
             return torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
         return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and (
-        not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
-    ):
-        raise SpecError.single("--device", f"device {name} is not available", hints=["use cpu or auto"])
-    if device.type == "mps" and not (
-        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-    ):
-        raise SpecError.single("--device", "device mps is not available", hints=["use cpu or auto"])
-    return device
+    problem = check_device(name)
+    if problem is not None:
+        raise SpecError.single("--device", problem, hints=["use auto, cpu, cuda, cuda:N or mps"])
+    return torch.device(name)
 
 
 def autocast(device: torch.device, precision: str) -> Any:
@@ -88,6 +122,88 @@ def check_first_batch(spec: Spec, x: Any, y: Any, source: str) -> None:
         )
         hints = ["change the spec's input to the data's sample shape, or reshape the data"]
         raise SpecError([spec.document.problem(("input",), message, hints)])
+    if spec.train is None:
+        return
+    from torchspec.infer import infer_shapes
+
+    config = TrainConfig.model_validate(spec.train)
+    output = tuple(infer_shapes(spec).output[1:])
+    ignore = getattr(config.loss, "ignore_index", None)
+    found = target_problem(config.loss.type, output, y.is_floating_point(), tuple(y.shape[1:]), str(y.dtype))
+    if found is None and config.loss.type in CLASSIFICATION_LOSSES and not y.is_floating_point():
+        labels = y[y != ignore] if ignore is not None else y
+        if labels.numel():
+            lo, hi = int(labels.min()), int(labels.max())
+            found = label_range_problem(config.loss.type, output, lo, hi, "the first batch of train.data")
+    if found is not None:
+        raise SpecError([spec.document.problem(("train", "loss"), found[0], found[1])])
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def target_problem(
+    loss_type: str, output: tuple[int, ...], is_float: bool, target: tuple[int, ...], dtype: str
+) -> tuple[str, list[str]] | None:
+    """Why targets of per-sample shape ``target`` cannot feed ``loss_type`` for a model whose
+    per-sample output is ``output`` (message, hints), or None if they fit."""
+    if loss_type in CLASSIFICATION_LOSSES:
+        labels = tuple(output[1:])  # [C] -> one label; [C, d1, ...] -> a label per position
+        if is_float:
+            if loss_type == "CrossEntropyLoss" and target == tuple(output):
+                return None  # class probabilities
+            return (
+                f"{loss_type} needs integer class labels of shape {_shape_text(labels)}, but the data has "
+                f"float targets of shape {_shape_text(target)} ({dtype})",
+                [
+                    "store the labels as integers (e.g. y.astype(np.int64))",
+                    "or, for regression targets, use a regression loss (train.loss: MSELoss)",
+                ],
+            )
+        if target != labels:
+            return (
+                f"{loss_type} needs one class label per sample (shape {_shape_text(labels)}) for the "
+                f"model's output {_shape_text(output)}, but the data has targets of shape "
+                f"{_shape_text(target)}",
+                ["give one integer class label per sample, or change the loss"],
+            )
+        return None
+    want = math.prod(output)
+    if math.prod(target) == want:
+        return None
+    what = (
+        f"float targets of shape {_shape_text(target)}"
+        if is_float
+        else f"class labels (integer targets of shape {_shape_text(target)}, {dtype})"
+    )
+    hints = [f"give targets of shape {_shape_text(output)}, one value per model output"]
+    if not is_float:
+        hints.insert(0, "for class labels use a classification loss (train.loss: CrossEntropyLoss)")
+    return (
+        f"{loss_type} needs float targets of the model's output shape {_shape_text(output)}, "
+        f"but the data has {what}",
+        hints,
+    )
+
+
+def label_range_problem(
+    loss_type: str, output: tuple[int, ...], lo: int, hi: int, where: str
+) -> tuple[str, list[str]] | None:
+    """Labels in [lo, hi] (ignore_index left out) against the model's ``output[0]`` classes."""
+    classes = output[0] if output else 1
+    if lo >= 0 and hi < classes:
+        return None
+    hints = ["labels are class indices 0 .. classes-1"]
+    if lo >= 0:
+        hints.append(f"make the last layer output {hi + 1} values (one per class), or fix the labels")
+    else:
+        hints.append("fix the negative labels (or set the loss's ignore_index to the label to skip)")
+    return (
+        f"{loss_type} needs class labels in [0, {classes}) (the model outputs {classes} values per "
+        f"sample), but {where} has labels in [{lo}, {hi}]",
+        hints,
+    )
 
 
 def resolved_data(spec: Spec, report: ShapeReport, config: TrainConfig, output_dir: str) -> dict[str, Any]:
@@ -110,20 +226,9 @@ def load_weights(path: str) -> tuple[Spec, dict[str, torch.Tensor]]:
     from torchspec.training.checkpoint import load_checkpoint
 
     if path.endswith(".safetensors"):
-        from safetensors import safe_open
-        from safetensors.torch import load_file
+        from torchspec.builder import read_safetensors
 
-        from torchspec.builder import SPEC_METADATA_KEY
-
-        try:
-            with safe_open(path, framework="pt") as handle:
-                metadata = handle.metadata() or {}
-            state = load_file(path, device="cpu")
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise SpecError.single(path, f"cannot read safetensors file: {exc}") from None
-        if SPEC_METADATA_KEY not in metadata:
-            raise SpecError.single(path, "this safetensors file carries no torchspec spec in its metadata")
-        return load_spec(json.loads(metadata[SPEC_METADATA_KEY])), state
+        return read_safetensors(path)
     if not os.path.exists(path):
         raise SpecError.single(path, f"{path} does not exist")
     ckpt = load_checkpoint(path)
