@@ -174,3 +174,21 @@ def test_state_mismatch_hints_are_the_callers() -> None:
         load_state_checked(model, found, "x.ckpt", hints=FOREIGN_CHECKPOINT_HINTS)
     assert "pass a checkpoint written for this spec" in str(info.value)
     assert "--resume" not in str(info.value)
+
+
+def test_checkpoints_and_weights_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
+    """mkstemp and safetensors create files 0600; ours are shared like any file the user writes."""
+    import stat
+
+    import torchspec
+    from torchspec.training.checkpoint import save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(str(tmp_path / "last.ckpt"), {"step": 1})
+        spec = torchspec.load_spec(Path(__file__).resolve().parents[1] / "specs" / "lenet5.yaml")
+        torchspec.save_model(torchspec.build(spec), spec, tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    for name in ("last.ckpt", "m.safetensors"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o644, name

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchspec.builder import give_default_mode
 from torchspec.errors import Problem, SpecError
 
 __all__ = [
@@ -75,6 +76,7 @@ def save_checkpoint(path: str, state: dict[str, Any]) -> None:
             torch.save({"format": FORMAT, **state}, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        give_default_mode(tmp)  # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
