@@ -1,4 +1,4 @@
-"""Fixtures and helpers shared by the training tests.
+"""Fixtures and helpers shared by the tests; the hypothesis profile (derandomized) for all of them.
 
 `one_thread` is opt-in: a module that wants it says `pytestmark = pytest.mark.usefixtures("one_thread")`,
 so the rest of the suite keeps torch's thread count. `write_spec` is imported by the modules that use it
@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+
+# The same examples on every machine and every run: CI must not turn red by chance.
+settings.register_profile("torchspec", derandomize=True)
+settings.load_profile("torchspec")
 
 
 @pytest.fixture
