@@ -13,6 +13,7 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,10 +25,12 @@ from torchspec.errors import Problem, SpecError
 __all__ = [
     "FOREIGN_CHECKPOINT_HINTS",
     "FORMAT",
+    "RESUME_FREE_KEYS",
     "RESUME_HINTS",
     "get_rng_state",
     "load_checkpoint",
     "load_state_checked",
+    "resume_changes",
     "save_checkpoint",
     "set_rng_state",
     "state_diff",
@@ -150,3 +153,55 @@ def load_state_checked(
         message = f"the checkpoint does not match the spec ({len(rows)} tensors differ):\n" + "\n".join(lines)
         raise SpecError([Problem(file, 0, 0, message, tuple(hints))])
     model.load_state_dict(found, strict=True)
+
+
+# train keys that may differ between a checkpoint and its resume: they change how long or how fast
+# the run goes, or where its files go, not which samples each step sees or how it updates the
+# weights (device/speed options can change float rounding, like moving the run to another machine).
+# Every other key (data, val, batch_size, shuffle, drop_last, loss, optimizer, scheduler, seed,
+# warmup_steps, grad_clip, precision, monitor, ...) must be the checkpoint's, or the resume is not
+# exact: another optimizer cannot load the state (KeyError deep in torch), a new lr is silently
+# overwritten by the saved param groups, another batch_size moves the mid-epoch position.
+RESUME_FREE_KEYS = frozenset({
+    "epochs", "num_workers", "pin_memory", "persistent_workers", "output_dir", "checkpoint_every",
+    "device", "channels_last", "compile", "cudnn_benchmark", "parallel", "device_ids",
+    "data.download", "val.download",
+})  # fmt: skip
+
+
+_UNSET: Any = object()  # a key one side of the comparison lacks (None values are not dumped)
+
+
+def _show(value: Any) -> str:
+    """A setting as in YAML flow style: ``Adam``, ``0.01``, ``true``, ``[0.9, 0.999]``, ``{type: SGD}``."""
+    if value is _UNSET:
+        return "(unset)"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):  # its type/source tag first, as in a spec
+        keys = sorted(value, key=lambda k: k not in ("type", "source"))
+        return "{" + ", ".join(f"{k}: {_show(value[k])}" for k in keys) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def resume_changes(saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``key: saved → current`` for each train setting that differs, except RESUME_FREE_KEYS.
+
+    Nested sections (optimizer, data, ...) are compared key by key, unless their ``type``/``source``
+    differs: then the whole section is one line (Adam's betas against SGD's momentum says nothing).
+    """
+    changes = []
+    for key in [*saved, *(k for k in current if k not in saved)]:
+        name = prefix + key
+        old, new = saved.get(key, _UNSET), current.get(key, _UNSET)
+        if name in RESUME_FREE_KEYS or old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            tag = "source" if "source" in old else "type"
+            if old.get(tag) == new.get(tag):
+                changes.extend(resume_changes(old, new, name + "."))
+                continue
+        changes.append(f"train.{name}: {_show(old)} → {_show(new)}")
+    return changes

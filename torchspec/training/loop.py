@@ -34,6 +34,7 @@ from torchspec.training.checkpoint import (
     get_rng_state,
     load_checkpoint,
     load_state_checked,
+    resume_changes,
     save_checkpoint,
     set_rng_state,
 )
@@ -53,19 +54,6 @@ from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
 from torchspec.training.validate import resolve_spec
 
 __all__ = ["Interrupted", "train"]
-
-# train keys that may differ between a checkpoint and its resume: they change how long or how fast
-# the run goes, or where its files go, not which samples each step sees or how it updates the
-# weights (device/speed options can change float rounding, like moving the run to another machine).
-# Every other key (data, val, batch_size, shuffle, drop_last, loss, optimizer, scheduler, seed,
-# warmup_steps, grad_clip, precision, monitor, ...) must be the checkpoint's, or the resume is not
-# exact: another optimizer cannot load the state (KeyError deep in torch), a new lr is silently
-# overwritten by the saved param groups, another batch_size moves the mid-epoch position.
-RESUME_FREE_KEYS = frozenset({
-    "epochs", "num_workers", "pin_memory", "persistent_workers", "output_dir", "checkpoint_every",
-    "device", "channels_last", "compile", "cudnn_benchmark", "parallel", "device_ids",
-    "data.download", "val.download",
-})  # fmt: skip
 
 
 class Interrupted(Exception):
@@ -181,10 +169,10 @@ def _train(
     if resume is not None:  # under ddp every rank loads the same file (a shared output_dir)
         path = last_path if resume == "auto" else resume
         ckpt = load_checkpoint(path)
-        # The settings an exact resume depends on must be the checkpoint's (see RESUME_FREE_KEYS);
+        # The settings an exact resume depends on must be the checkpoint's (see checkpoint.RESUME_FREE_KEYS);
         # checked before any state is loaded, so a mismatch is one clear error, never a torch crash.
         saved_train = json.loads(ckpt["spec"]).get("train", {})
-        changes = _resume_changes(saved_train, resolved["train"])
+        changes = resume_changes(saved_train, resolved["train"])
         saved_world = ckpt.get("world_size", par.world_size)  # absent from older checkpoints
         if saved_world != par.world_size:  # ddp: the ranks' shares of each epoch would differ
             changes.append(f"world size (ddp processes): {saved_world} → {par.world_size}")
@@ -398,41 +386,3 @@ def _train(
     written = ", ".join(n for n in names if os.path.exists(os.path.join(output_dir, n)))
     out.warn(", ".join(parts) + f"; outputs in {output_dir}/ ({written})")
     return history
-
-
-_UNSET: Any = object()  # a key one side of the comparison lacks (None values are not dumped)
-
-
-def _show(value: Any) -> str:
-    """A setting as in YAML flow style: ``Adam``, ``0.01``, ``true``, ``[0.9, 0.999]``, ``{type: SGD}``."""
-    if value is _UNSET:
-        return "(unset)"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):  # its type/source tag first, as in a spec
-        keys = sorted(value, key=lambda k: k not in ("type", "source"))
-        return "{" + ", ".join(f"{k}: {_show(value[k])}" for k in keys) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
-    return json.dumps(value)
-
-
-def _resume_changes(saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """``key: saved → current`` for each train setting that differs, except RESUME_FREE_KEYS.
-
-    Nested sections (optimizer, data, ...) are compared key by key, unless their ``type``/``source``
-    differs: then the whole section is one line (Adam's betas against SGD's momentum says nothing).
-    """
-    changes = []
-    for key in [*saved, *(k for k in current if k not in saved)]:
-        name = prefix + key
-        old, new = saved.get(key, _UNSET), current.get(key, _UNSET)
-        if name in RESUME_FREE_KEYS or old == new:
-            continue
-        if isinstance(old, Mapping) and isinstance(new, Mapping):
-            tag = "source" if "source" in old else "type"
-            if old.get(tag) == new.get(tag):
-                changes.extend(_resume_changes(old, new, name + "."))
-                continue
-        changes.append(f"train.{name}: {_show(old)} → {_show(new)}")
-    return changes
