@@ -241,6 +241,8 @@ def check_example(cls: type[Layer], shape: Shape, data: dict[str, Any], outcomes
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert params == inferred.params, "trainable parameters"
     assert sum(b.numel() for b in module.buffers()) == inferred.buffers, "buffer elements"
+    state = module.state_dict().values()
+    assert sum(t.numel() * t.element_size() for t in state) == inferred.state_bytes, "state bytes"
     macs = expected_macs(module, shape, tuple(out.shape))
     if macs is not None:
         assert inferred.macs == macs, "MACs"

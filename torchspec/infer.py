@@ -36,6 +36,7 @@ class LayerRow:
     buffers: int
     macs: int
     args: dict[str, Any]  # keyword arguments for torch.nn.<type>
+    state_bytes: int  # the layer's state_dict in float32 (int64 buffers at 8 bytes)
 
     @property
     def type(self) -> str:
@@ -86,7 +87,7 @@ class ShapeReport:
 
     @property
     def param_bytes(self) -> int:
-        return (self.params + self.buffers) * BYTES_PER_ELEMENT
+        return sum(r.state_bytes for r in self.rows)
 
     @property
     def activation_bytes(self) -> int:
@@ -144,8 +145,11 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
             raise _shape_error(doc, layer, data_path, failed, shape, came_from) from None
         args = layer.torch_args(out)
         rows.append(
-            LayerRow(path, data_path, layer, shape, out.shape, out.params, out.buffers, out.macs, args)
-        )
+            LayerRow(
+                path, data_path, layer, shape, out.shape, out.params, out.buffers, out.macs, args,
+                out.state_bytes,
+            )
+        )  # fmt: skip
         shape = out.shape
         came_from = f"after {layer.type_name()} at {where(data_path)}"
     return ShapeReport(spec, batch, rows)

@@ -109,8 +109,14 @@ class Inferred:
     shape: Shape
     params: int = 0  # trainable parameter elements
     buffers: int = 0  # buffer elements (running statistics)
+    int64_buffers: int = 0  # of which int64 (BatchNorm's num_batches_tracked): 8 bytes, not 4
     macs: int = 0  # multiply-accumulates of one forward pass over the whole batch
     args: dict[str, Any] = field(default_factory=dict)  # values inferred for the constructor
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of the state_dict in float32: parameters and buffers, int64 ones at 8 bytes."""
+        return (self.params + self.buffers + self.int64_buffers) * 4
 
 
 def fmt_shape(shape: Sequence[int], batch: bool = True) -> str:

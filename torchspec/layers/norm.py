@@ -37,7 +37,10 @@ class _BatchNorm(Layer):
         params = 2 * c if self.affine else 0
         # running_mean, running_var and the num_batches_tracked counter
         buffers = 2 * c + 1 if self.track_running_stats else 0
-        return Inferred(shape, params=params, buffers=buffers, args={"num_features": features})
+        tracked = 1 if self.track_running_stats else 0
+        return Inferred(
+            shape, params=params, buffers=buffers, int64_buffers=tracked, args={"num_features": features}
+        )
 
 
 @register
