@@ -33,6 +33,7 @@ __all__ = [
     "resume_changes",
     "save_checkpoint",
     "set_rng_state",
+    "spec_of",
     "state_diff",
 ]
 

@@ -37,6 +37,7 @@ from torchspec.training.checkpoint import (
     resume_changes,
     save_checkpoint,
     set_rng_state,
+    spec_of,
 )
 from torchspec.training.config import TrainConfig
 from torchspec.training.console import Reporter, write_metrics
@@ -171,7 +172,7 @@ def _train(
         ckpt = load_checkpoint(path)
         # The settings an exact resume depends on must be the checkpoint's (see checkpoint.RESUME_FREE_KEYS);
         # checked before any state is loaded, so a mismatch is one clear error, never a torch crash.
-        saved_train = json.loads(ckpt["spec"]).get("train", {})
+        saved_train = spec_of(ckpt).get("train", {})
         changes = resume_changes(saved_train, resolved["train"])
         saved_world = ckpt.get("world_size", par.world_size)  # absent from older checkpoints
         if saved_world != par.world_size:  # ddp: the ranks' shares of each epoch would differ

@@ -4,7 +4,6 @@ the resolved spec, and loading a model's weights from a checkpoint or a .safeten
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 from typing import Any
@@ -223,7 +222,7 @@ def resolved_data(spec: Spec, report: ShapeReport, config: TrainConfig, output_d
 
 def load_weights(path: str) -> tuple[Spec, dict[str, torch.Tensor]]:
     """(spec, state_dict) from a training checkpoint (.ckpt) or a model.safetensors file."""
-    from torchspec.training.checkpoint import load_checkpoint
+    from torchspec.training.checkpoint import load_checkpoint, spec_of
 
     if path.endswith(".safetensors"):
         from torchspec.builder import read_safetensors
@@ -232,4 +231,4 @@ def load_weights(path: str) -> tuple[Spec, dict[str, torch.Tensor]]:
     if not os.path.exists(path):
         raise SpecError.single(path, f"{path} does not exist")
     ckpt = load_checkpoint(path)
-    return load_spec(json.loads(ckpt["spec"])), ckpt["model"]
+    return load_spec(spec_of(ckpt)), ckpt["model"]
