@@ -17,6 +17,7 @@ from conftest import write_spec
 
 import torchspec
 from torchspec.errors import SpecError
+from torchspec.fileio import WriteError
 from torchspec.training.checkpoint import load_checkpoint, save_checkpoint
 
 SPEC = """\
@@ -71,7 +72,7 @@ def test_failed_save_leaves_previous_checkpoint_and_no_temp(
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(WriteError, match=r"cannot write .*last\.ckpt: disk full"):
         save_checkpoint(path, {"value": torch.arange(5)})
     monkeypatch.undo()
     assert torch.equal(load_checkpoint(path)["value"], torch.arange(3))

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from torchspec.errors import SpecError
+from torchspec.fileio import atomic_path
 from torchspec.infer import LayerRow, ShapeReport, infer_shapes
 from torchspec.layers import Layer, Sequential
 from torchspec.spec import Spec, load_spec
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = [
     "build",
     "build_from_report",
-    "give_default_mode",
     "load_model",
     "read_safetensors",
     "save_model",
@@ -91,19 +91,8 @@ def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str])
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     metadata = {SPEC_METADATA_KEY: json.dumps(spec.to_data()), FORMAT_METADATA_KEY: "1"}
-    save_file(state, os.fspath(path), metadata=metadata)
-    give_default_mode(os.fspath(path))
-
-
-def give_default_mode(path: str) -> None:
-    """Make a file we wrote readable as the user's umask says (0644 usually), like any new file.
-
-    safetensors and tempfile.mkstemp (atomic checkpoints) create files 0600, which would hide
-    weights and checkpoints from the rest of a team on a shared machine.
-    """
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+    with atomic_path(path) as tmp:  # a unique temp file renamed into place: never a torn file
+        save_file(state, tmp, metadata=metadata)
 
 
 def read_safetensors(path: str | os.PathLike[str]) -> tuple[Spec, dict[str, torch.Tensor]]:

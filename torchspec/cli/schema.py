@@ -24,17 +24,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from torchspec.fileio import write_text
     from torchspec.schema import schema_text
 
     text = schema_text()
     if not args.output:
         sys.stdout.write(text)
         return 0
-    try:
-        with open(args.output, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-    except OSError as exc:
-        sys.stderr.write(f"torchspec schema: error: cannot write {args.output}: {exc.strerror or exc}\n")
-        return 1
+    write_text(args.output, text)  # atomic; a failure is a WriteError naming the file (exit 1)
     sys.stderr.write(f"wrote {args.output}\n")
     return 0

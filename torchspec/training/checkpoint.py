@@ -2,25 +2,23 @@
 
 A checkpoint is a dict of tensors and plain values: model, optimizer, scheduler and GradScaler
 state, the position (epoch, batches done in it, global step), the metrics so far, and the RNG
-states of Python, numpy, torch and CUDA. It is written atomically: to a temporary file in the same
-folder, flushed and fsynced, then renamed over the old one, so a kill at any moment leaves either
-the old or the new checkpoint, never a torn one.
+states of Python, numpy, torch and CUDA. It is written atomically (:mod:`torchspec.fileio`): to a
+unique temporary file in the same folder, flushed and fsynced, then renamed over the old one, so a
+kill at any moment leaves either the old or the new checkpoint, never a torn one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
-from torchspec.builder import give_default_mode
 from torchspec.errors import Problem, SpecError
+from torchspec.fileio import atomic_write
 
 __all__ = [
     "FOREIGN_CHECKPOINT_HINTS",
@@ -72,28 +70,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically (temp file, fsync, rename, fsync the folder)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        give_default_mode(tmp)  # mkstemp made it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write ``state`` to ``path`` atomically (unique temp file, fsync, rename, fsync the folder)."""
+    with atomic_write(path) as handle:
+        torch.save({"format": FORMAT, **state}, handle)
 
 
 def load_checkpoint(path: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ line per epoch, the summary; and ``metrics.csv``."""
 from __future__ import annotations
 
 import csv
-import os
 import sys
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from torchspec.fileio import atomic_write
 from torchspec.infer import ShapeReport
 
 __all__ = ["COLUMNS", "Reporter", "render_shape_table", "write_metrics"]
@@ -37,13 +37,11 @@ def render_shape_table(report: ShapeReport, console: Console) -> None:
 
 def write_metrics(path: str, history: list[dict[str, Any]]) -> None:
     """The whole ``metrics.csv`` from the history (rewritten each epoch: a resume stays consistent)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as handle:
+    with atomic_write(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for row in history:
             writer.writerow(["" if row.get(c) is None else _cell(row[c]) for c in COLUMNS])
-    os.replace(tmp, path)
 
 
 def _cell(value: Any) -> str:

@@ -28,6 +28,7 @@ import yaml
 
 from torchspec.builder import build_from_report, save_model
 from torchspec.errors import Problem, SpecError
+from torchspec.fileio import write_text
 from torchspec.infer import ShapeReport, infer_shapes
 from torchspec.spec import Spec, load_spec
 from torchspec.training.checkpoint import (
@@ -201,8 +202,7 @@ def _train(
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
     if par.main:  # after a resume's settings check: a refused resume leaves the folder as it was
-        with open(os.path.join(output_dir, "spec.yaml"), "w") as handle:
-            yaml.safe_dump(resolved, handle, sort_keys=False)
+        write_text(os.path.join(output_dir, "spec.yaml"), yaml.safe_dump(resolved, sort_keys=False))
 
     # What the loop calls: `model` in channels_last if asked, wrapped (DataParallel / DDP, which
     # broadcasts rank 0's weights), compiled if asked. `model` stays the plain module that is saved.
