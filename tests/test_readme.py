@@ -36,9 +36,11 @@ def test_every_command_the_readme_names_exists() -> None:
 def test_the_quickstart_has_exactly_two_commands() -> None:
     block = README.split("## Quickstart", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     lines = [line for line in block.splitlines() if line.strip()]
-    assert lines == [
-        'pip install "torch==2.13.0" -e ".[test]" && torchspec train specs/motion3d.yaml',
-        "python -m pytest -q",
-    ]
+    assert len(lines) == 2, lines
+    install, _, job = lines[0].partition(" && ")
+    assert install.startswith("pip install ") and '-e ".[test]"' in install, install
+    assert job == "torchspec train specs/motion3d.yaml"
+    assert lines[1] == "python -m pytest -q"
+    # CI installs exactly as the Quickstart says and runs the same test command
     ci = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install "torch==2.13.0" -e ".[test]"' in ci and "python -m pytest -q" in ci
+    assert f"python -m {install}" in ci and "python -m pytest -q" in ci
