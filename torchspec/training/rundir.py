@@ -204,9 +204,14 @@ def _holder() -> bytes:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "command": shlex.join([os.path.basename(sys.argv[0]) or "python", *sys.argv[1:]]),
+        "command": " ".join([_program(), shlex.join(sys.argv[1:])]).strip(),
     }
     return (json.dumps(record) + "\n").encode()
+
+
+def _program() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    return "python -m torchspec" if name == "__main__.py" else name
 
 
 def _describe(data: bytes) -> str:
