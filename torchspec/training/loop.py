@@ -252,7 +252,7 @@ def _train(
         totals = {**par.sum({k: v for k, v in sums.items() if k != "seconds"}), "seconds": sums["seconds"]}
         # Never replace a good checkpoint with non-finite weights.
         if par.main and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-            with run.writing(path, (epoch, step)):  # a failure names the file and the checkpoint kept
+            with run.writing(path, step):  # a failure names the file and the checkpoint kept
                 save_checkpoint(path, snapshot(totals))
         par.barrier()
 

@@ -73,7 +73,7 @@ class RunDir:
     def __init__(self, path: str, lock_fd: int | None = None) -> None:
         self.path = path
         self._lock_fd = lock_fd
-        self.good: tuple[str, int, int] | None = None  # the last checkpoint written: (path, epoch, step)
+        self.good: tuple[str, int] | None = None  # the last checkpoint this run wrote: (path, step)
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
@@ -82,24 +82,24 @@ class RunDir:
         """Which checkpoint survives a failed write (they are atomic: a failed one changes nothing)."""
         resume = "--resume auto continues from it"
         if self.good is not None:
-            path, epoch, step = self.good
-            return f"the last good checkpoint is kept: {path} (epoch {epoch}, step {step}); {resume}"
+            path, step = self.good
+            return f"the last good checkpoint is kept: {path} (step {step}); {resume}"
         if _is_file(self.file("last.ckpt")):
             return f"the last good checkpoint is kept: {self.file('last.ckpt')}; {resume}"
         return "no checkpoint of this run was written yet"
 
     @contextmanager
-    def writing(self, path: str, position: tuple[int, int] | None = None) -> Iterator[None]:
+    def writing(self, path: str, step: int | None = None) -> Iterator[None]:
         """Write one of the run's files: a failure stops the run naming the file, the reason and the
-        checkpoint kept. ``position`` (epoch, step) marks ``path`` as the newest good checkpoint."""
+        checkpoint kept. ``step`` marks ``path`` (last.ckpt) as the newest good checkpoint."""
         try:
             yield
         except WriteError as err:
             hints = ["training stopped", self.kept()]
             problems = [Problem(p.file, p.line, p.col, p.message, (*p.hints, *hints)) for p in err.problems]
             raise WriteError(problems) from None
-        if position is not None and os.path.basename(path) == "last.ckpt":
-            self.good = (path, *position)
+        if step is not None and os.path.basename(path) == "last.ckpt":
+            self.good = (path, step)
 
     def release(self) -> None:
         """Remove the lock file and let it go (a lock dropped by a dying process needs no cleanup)."""
