@@ -12,8 +12,9 @@ loaded:
   it over and says so. A second run on a busy folder is an error naming the holder.
 * A folder *holds a run* once it has a checkpoint, weights or metrics (:data:`RECORD_FILES`, as
   regular files: a symlink there is not ours and is replaced, never followed). Starting a fresh run
-  there is an error naming the three choices: ``--resume auto``, another ``output_dir``, or
-  ``--overwrite``, which removes the old run's files (only the names torchspec writes) first.
+  there (no ``--resume``, or ``--resume auto`` with no last.ckpt) is an error naming the three
+  choices: ``--resume auto``, another ``output_dir``, or ``--overwrite``, which removes the old
+  run's files (only the names torchspec writes) first. ``--resume PATH`` continues that checkpoint.
 * Temporary files of our own naming left by a killed write are removed at start, under the lock.
 
 Under DDP only rank 0, the writer, calls :func:`open_run_dir`; the others wait at a barrier.
@@ -159,12 +160,9 @@ def _make_folder(output_dir: str) -> None:
 def _check_not_mixed(run: RunDir, resume: str | None, overwrite: bool, say: Say) -> None:
     """A fresh run never lands on top of another one: resume it, go elsewhere, or --overwrite."""
     held = [name for name in RECORD_FILES if _is_file(run.file(name))]
-    if resume == "auto":
-        continuing = _is_file(run.file("last.ckpt"))
-    elif resume is not None:  # a checkpoint of this folder continues its run; one from elsewhere does not
-        continuing = os.path.realpath(os.path.dirname(os.path.abspath(resume))) == os.path.realpath(run.path)
-    else:
-        continuing = False
+    # --resume auto continues the folder's last.ckpt, if there is one; --resume PATH is an explicit
+    # choice to continue that checkpoint's run here (the loop checks its settings against the spec).
+    continuing = _is_file(run.file("last.ckpt")) if resume == "auto" else resume is not None
     if overwrite:
         removed = []
         for name in RUN_FILES:
