@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_spec
+from conftest import TINY_CNN, write_spec
 
 import torchspec
 from torchspec.errors import SpecError
@@ -24,23 +24,12 @@ from torchspec.training.rundir import LOCK_NAME, RECORD_FILES, RUN_FILES
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SPEC = """\
-name: locked
-input: [1, 8, 8]
-layers:
-  - {type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1}
-  - ReLU
-  - Flatten
-  - {type: Linear, out_features: 5}
-train:
-  data: {source: random, samples: 160, classes: 5, val_fraction: 0.2}
-  batch_size: 8
-  epochs: 2
-  checkpoint_every: 4
-  optimizer: {type: SGD, lr: 0.1}
-  seed: 1
-  output_dir: OUT
-"""
+# 128 train samples, 8 a step: a run lasts long enough to be caught alive, and checkpoints often.
+SPEC = (
+    TINY_CNN.replace("samples: 48", "samples: 160")
+    .replace("batch_size: 12", "batch_size: 8")
+    .replace("epochs: 2", "epochs: 2\n  checkpoint_every: 4\n  seed: 1")
+)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
@@ -163,7 +152,7 @@ def test_spec_yaml_alone_is_not_a_run(tmp_path: Path) -> None:
     out.mkdir()
     (out / "spec.yaml").write_text("name: stale\n")
     torchspec.train(spec, quiet=True)
-    assert "name: locked" in (out / "spec.yaml").read_text()
+    assert "name: tiny_cnn" in (out / "spec.yaml").read_text()
 
 
 def test_overwrite_leaves_nothing_of_the_old_run(tmp_path: Path) -> None:

@@ -13,25 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_spec
+from conftest import TINY_CNN, write_spec
 
 import torchspec
 
-SPEC = """\
-name: printed
-input: [1, 8, 8]
-layers:
-  - {type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1}
-  - ReLU
-  - Flatten
-  - {type: Linear, out_features: 5}
-train:
-  data: {source: random, samples: 32, classes: 5, val_fraction: 0.25}
-  batch_size: 8
-  epochs: 1
-  optimizer: {type: SGD, lr: 0.1}
-  output_dir: OUT
-"""
+SPEC = TINY_CNN
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_spec
+from conftest import TINY_CNN, write_spec
 
 import torchspec
 from torchspec import fileio
@@ -29,27 +29,18 @@ from torchspec.training.rundir import LOCK_NAME, RUN_FILES
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SPEC = """\
-name: writes
-input: [1, 8, 8]
-layers:
-  - {type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1}
-  - ReLU
-  - Flatten
-  - {type: Linear, out_features: 5}
-train:
-  data: {source: random, samples: 48, classes: 5, val_fraction: 0.25}
-  batch_size: 12
-  epochs: 2
-  optimizer: {type: SGD, lr: 0.1}
-  output_dir: OUT
-"""
+SPEC = TINY_CNN
 # A data source that fails when loaded: an error about the folder proves it came first.
 UNLOADABLE = SPEC.replace(
     "{source: random, samples: 48, classes: 5, val_fraction: 0.25}", "{source: tensors, inputs: missing.npy}"
 )
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 FIXED_TEMPS = ("{}.tmp", ".{}.tmp", "{}~", "{}.part", "{}.new", ".{}.swp", "{}.temp")
+
+
+def _train(spec: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "torchspec", "train", str(spec), *extra]
+    return subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=300)
 
 
 def _temps(folder: Path) -> list[str]:
@@ -100,13 +91,7 @@ def test_a_real_train_process_with_every_link_planted_at_once(tmp_path: Path) ->
     planted: dict[Path, bytes] = {}
     for name in (*RUN_FILES, LOCK_NAME):
         planted |= _plant(out, tmp_path / "victims", name)
-    done = subprocess.run(
-        [sys.executable, "-m", "torchspec", "train", str(spec), "--quiet"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=300,
-    )
+    done = _train(spec, "--quiet")
     assert done.returncode == 0, done.stderr
     _assert_untouched(planted)
     for name in RUN_FILES:
@@ -257,13 +242,7 @@ def test_a_real_full_disk_mid_run(tmp_path: Path, small_tmpfs: Path) -> None:
     out = small_tmpfs / "run"
     spec = tmp_path / "big.yaml"
     spec.write_text(BIG.replace("OUT", str(out)))
-    done = subprocess.run(
-        [sys.executable, "-m", "torchspec", "train", str(spec), "--quiet"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=300,
-    )
+    done = _train(spec, "--quiet")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert f"cannot write {out}/best.ckpt: disk full" in done.stderr
@@ -333,9 +312,7 @@ def test_a_read_only_output_dir_is_refused_before_any_data(tmp_path: Path) -> No
     try:
         spec = tmp_path / "spec.yaml"
         spec.write_text(UNLOADABLE.replace("OUT", str(folder)))
-        run = subprocess.run(
-            [sys.executable, "-m", "torchspec", "train", str(spec)], capture_output=True, text=True, env=ENV
-        )
+        run = _train(spec)
         assert run.returncode == 1, run.stderr
         assert f"{folder}: error: cannot write files in {folder}: read-only file system" in run.stderr
         assert "missing.npy" not in run.stderr and "Traceback" not in run.stderr
