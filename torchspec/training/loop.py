@@ -94,8 +94,16 @@ def train(
         # The folder before any data or model: writable, locked by rank 0 (the writer), no other run
         # there unless resumed or --overwrite; the other ranks wait until it is ready.
         output_dir = config.output_dir or os.path.join("runs", spec.name)
-        run = open_run_dir(output_dir, resume=resume, overwrite=overwrite, say=out.say) if par.main else None
-        par.barrier()
+        refused: SpecError | None = None
+        if par.main:
+            try:
+                run = open_run_dir(output_dir, resume=resume, overwrite=overwrite, say=out.say)
+            except SpecError as err:
+                refused = err
+        if par.any(refused is not None)[0]:  # every rank stops, none with a gloo traceback
+            raise refused or SpecError.single(
+                output_dir, "rank 0 refused this output_dir (its error says why)"
+            )
         return _train(
             spec,
             config,
