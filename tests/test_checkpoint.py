@@ -134,20 +134,22 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, SPEC)
-    torchspec.train(spec, ["train.epochs=1"], quiet=True)
-    good = load_checkpoint(str(tmp_path / "run" / "last.ckpt"))
-    # lr 3e38 turns the weights to inf in the first step (whose loss is still finite); the
-    # checkpoint due after it must not be written, and step 2's loss is NaN: the run stops.
+    # Epoch 1 (steps 1-4) trains at lr 0.1; StepLR then multiplies it to 3e38, which turns the weights
+    # to inf in step 5 (whose loss is still finite): the checkpoint due after it must not be
+    # written, and step 6's loss is NaN: the run stops, keeping step 4's checkpoint.
     overrides = [
-        "train.optimizer.lr=3e38",
+        "train.scheduler={type: StepLR, step_size: 1, gamma: 3.0e+39}",
         "train.data.scale=1000",
         "train.checkpoint_every=1",
         "layers.1=Identity",
     ]
+    reference = [*overrides, "train.epochs=1", f"train.output_dir={tmp_path / 'good'}"]
+    torchspec.train(spec, reference, quiet=True)
+    good = load_checkpoint(str(tmp_path / "good" / "last.ckpt"))
     with pytest.raises(SpecError) as info:
         torchspec.train(spec, overrides, quiet=True)
     text = str(info.value)
-    assert "the loss is nan at step 2 (epoch 1, batch 2); training stopped" in text
+    assert "the loss is nan at step 6 (epoch 2, batch 2); training stopped" in text
     assert "the last good checkpoint" in text and "is kept" in text
     kept = load_checkpoint(str(tmp_path / "run" / "last.ckpt"))
     assert kept["step"] == good["step"] == 4

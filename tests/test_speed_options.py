@@ -116,7 +116,7 @@ def test_compile_is_wired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     torchspec.train(write_spec(tmp_path, CNN2D, out="out", extra="  compile: true\n"), quiet=True)
     assert calls == [built[0]]
     calls.clear()
-    torchspec.train(write_spec(tmp_path, CNN2D, out="out"), quiet=True)
+    torchspec.train(write_spec(tmp_path, CNN2D, out="out2"), quiet=True)  # a run of its own
     assert calls == []  # off by default
 
 

@@ -33,6 +33,9 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "default_mode",
+    "failure_reason",
+    "is_write_failure",
+    "probe_writable",
     "remove_stale_temps",
     "stale_temps",
     "write_bytes",
@@ -59,23 +62,49 @@ _REASONS = {
     errno.ENOTDIR: "a file is in the way of the folder",
     errno.ENOENT: "the folder does not exist",
     errno.EFBIG: "file too large",
+    errno.EBADF: "not open for writing (closed?)",
 }
+
+
+# Writers that are not Python report the OS's error in their text: safetensors says "I/O error: No
+# space left on device (os error 28)", torch's zip writer only "unexpected pos 32704 vs 32640".
+_OS_ERROR_RE = re.compile(r"\(os error (\d+)\)")
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    if isinstance(exc, OSError):
+        return exc.errno
+    found = _OS_ERROR_RE.search(str(exc))
+    return int(found.group(1)) if found else None
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether ``exc``, raised while writing a file, is the OS refusing the write (not a bug)."""
+    return isinstance(exc, OSError) or _errno_of(exc) is not None or "unexpected pos" in str(exc)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a write failed, in words: "disk full" for ENOSPC, whatever the writer said it as."""
+    code = _errno_of(exc)
+    if code in _REASONS:
+        return _REASONS[code]
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    if code is not None:
+        return os.strerror(code).lower()
+    # torch's own writer reports a full disk as "unexpected pos 32704 vs 32640"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return "disk full (the writer stopped short)" if "unexpected pos" in text else text
 
 
 def write_failure(path: str, exc: BaseException, *, kept: str | None = None) -> WriteError:
     """The error for a failed write of ``path``: which file, why, and what was kept."""
-    if isinstance(exc, OSError) and exc.errno in _REASONS:
-        reason = _REASONS[exc.errno]
-    elif isinstance(exc, OSError) and exc.strerror:
-        reason = exc.strerror.lower()
-    else:
-        # torch's own writer reports a full disk as "unexpected pos 32704 vs 32640"
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = "disk full (the writer stopped short)" if "unexpected pos" in text else text
+    code = _errno_of(exc)
+    reason = failure_reason(exc)
     hints = ["nothing was left half-written: the file is as it was before this write"]
     if kept:
-        hints.append(f"the last good file is kept: {kept}")
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hints.append(kept)
+    if code in (errno.ENOSPC, errno.EDQUOT) or "unexpected pos" in str(exc):
         hints.append("free some space (or choose another output_dir) and run the command again")
     return WriteError([Problem(path, 0, 0, f"cannot write {path}: {reason}", tuple(hints))])
 
@@ -126,10 +155,37 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     except BaseException as exc:
         with suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and "unexpected pos" in str(exc)):
-            raise write_failure(target, exc) from None
+        cause = getattr(exc, "_torchspec_os_error", None) or exc  # the OS's own error, when recorded
+        if not isinstance(exc, WriteError) and is_write_failure(cause):
+            raise write_failure(target, cause) from None
         raise
     _fsync_folder(folder)
+
+
+class _Recording:
+    """A file handle that remembers the first OSError of a write: torch's zip writer swallows it
+    and raises only "unexpected pos 32704 vs 32640", so the real reason (ENOSPC) would be lost."""
+
+    def __init__(self, handle: IO[Any]) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._handle.flush()
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
 
 
 @contextmanager
@@ -140,9 +196,15 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **open_args: An
     survives a power cut once this returns.
     """
     with atomic_path(path) as tmp, open(tmp, mode, **open_args) as handle:
-        yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
+        recording = _Recording(handle)
+        try:
+            yield recording  # type: ignore[misc]
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException as exc:
+            if recording.error is not None and not isinstance(exc, OSError):
+                exc._torchspec_os_error = recording.error  # type: ignore[attr-defined]
+            raise
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -153,6 +215,31 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
+
+
+def probe_writable(folder: str | os.PathLike[str]) -> None:
+    """Create, write and remove a temporary file in ``folder``: a WriteError now if nothing can be
+    written there (read-only mount, no permission, a full disk), before any work is done."""
+    folder = os.fspath(folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".probe{TEMP_MARK}.", dir=folder)
+    except OSError as exc:
+        raise _folder_failure(folder, exc) from None
+    try:
+        os.write(fd, b"\0" * 4096)
+        os.fsync(fd)
+    except OSError as exc:
+        raise _folder_failure(folder, exc) from None
+    finally:
+        os.close(fd)
+        with suppress(OSError):
+            os.unlink(tmp)
+
+
+def _folder_failure(folder: str, exc: OSError) -> WriteError:
+    reason = failure_reason(exc)
+    hints = ["nothing was written; choose another output_dir, or make this one writable"]
+    return WriteError([Problem(folder, 0, 0, f"cannot write files in {folder}: {reason}", tuple(hints))])
 
 
 def stale_temps(folder: str | os.PathLike[str]) -> list[str]:

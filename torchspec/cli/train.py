@@ -1,4 +1,7 @@
-"""``torchspec train [SPEC] [--set KEY=VALUE ...] [--device D] [--resume PATH|auto] [--quiet]``."""
+"""``torchspec train [SPEC] [--set KEY=VALUE ...] [--device D] [--resume PATH|auto | --overwrite] [--quiet]``.
+
+A fresh run into an output_dir that holds a run is refused unless ``--overwrite`` (see training.rundir).
+"""
 
 from __future__ import annotations
 
@@ -21,8 +24,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("spec", nargs="?", help=f"the spec file (default: ./{DEFAULT_SPEC})")
     add_set_argument(parser)
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device)")
-    parser.add_argument(
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
         "--resume", metavar="PATH|auto", help="continue from a checkpoint; auto: OUTPUT_DIR/last.ckpt"
+    )
+    start.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in an output_dir that holds a run, removing that run's files first",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary and errors")
     parser.set_defaults(func=run, parser=parser)
@@ -46,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         overrides.append(f"train.device={args.device}")
     try:
-        train(path, overrides, resume=args.resume, quiet=args.quiet)
+        train(path, overrides, resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
     except Interrupted as stop:
         sys.stderr.write(f"{stop}\n")
         return stop.code

@@ -52,6 +52,7 @@ from torchspec.training.objects import (
 )
 from torchspec.training.parallel import RANK_WEIGHTS_ENV, Parallel, start_parallel
 from torchspec.training.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.training.rundir import RunDir, open_run_dir
 from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
 from torchspec.training.validate import resolve_spec
 
@@ -72,12 +73,14 @@ def train(
     *,
     resume: str | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
     reporter: Reporter | None = None,
 ) -> list[dict[str, Any]]:
     """Train a spec (path, mapping or Spec) as its ``train`` section says; returns the metrics history.
 
     ``overrides`` are ``"dotted.key=value"`` strings (``--set``); ``resume`` is a checkpoint path or
-    ``"auto"`` (``output_dir/last.ckpt`` if it exists). One dict per epoch, as in metrics.csv.
+    ``"auto"`` (``output_dir/last.ckpt`` if it exists); ``overwrite`` replaces a finished run in
+    ``output_dir`` (see :mod:`.rundir`). One dict per epoch, as in metrics.csv.
     Under ``parallel: ddp`` it joins torchrun's process group and leaves it when done.
     """
     out = reporter or Reporter(quiet)
@@ -86,11 +89,35 @@ def train(
     report = infer_shapes(spec, batch=config.batch_size)  # per-rank batch under ddp
     plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model
     par, device = start_parallel(spec, config, device, out.say)  # ddp: one process per device
+    run: RunDir | None = None
     try:
+        # The folder before any data or model: writable, locked by rank 0 (the writer), no other run
+        # there unless resumed or --overwrite; the other ranks wait until it is ready.
+        output_dir = config.output_dir or os.path.join("runs", spec.name)
+        refused: SpecError | None = None
+        if par.main:
+            try:
+                run = open_run_dir(output_dir, resume=resume, overwrite=overwrite, say=out.say)
+            except SpecError as err:
+                refused = err
+        if par.any(refused is not None)[0]:  # every rank stops, none with a gloo traceback
+            raise refused or SpecError.single(
+                output_dir, "rank 0 refused this output_dir (its error says why)"
+            )
         return _train(
-            spec, config, report, plan, par, device, resume, out if par.main else Reporter(silent=True)
+            spec,
+            config,
+            report,
+            plan,
+            par,
+            device,
+            resume,
+            out if par.main else Reporter(silent=True),
+            run or RunDir(output_dir),
         )
     finally:
+        if run is not None:
+            run.release()
         par.close()
 
 
@@ -103,6 +130,7 @@ def _train(
     device: torch.device,
     resume: str | None,
     out: Reporter,
+    run: RunDir,
 ) -> list[dict[str, Any]]:
     """The loop of :func:`train`, top to bottom; ``out`` prints nothing on DDP ranks other than 0."""
     file = spec.document.file
@@ -152,8 +180,7 @@ def _train(
     scaler = torch.amp.GradScaler(device.type, enabled=plan.scaler)  # fp16 only: loss scaling
 
     # -- output folder: the resolved spec (spec.yaml), so a run is reproducible from its folder alone
-    output_dir = config.output_dir or os.path.join("runs", spec.name)
-    os.makedirs(output_dir, exist_ok=True)
+    output_dir = run.path  # checked, locked and cleaned by open_run_dir before any data was loaded
     resolved = resolved_data(spec, report, config, output_dir)
     resolved_spec = load_spec(resolved)
     last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
@@ -202,7 +229,8 @@ def _train(
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
     if par.main:  # after a resume's settings check: a refused resume leaves the folder as it was
-        write_text(os.path.join(output_dir, "spec.yaml"), yaml.safe_dump(resolved, sort_keys=False))
+        with run.writing(run.file("spec.yaml")):
+            write_text(run.file("spec.yaml"), yaml.safe_dump(resolved, sort_keys=False))
 
     # What the loop calls: `model` in channels_last if asked, wrapped (DataParallel / DDP, which
     # broadcasts rank 0's weights), compiled if asked. `model` stays the plain module that is saved.
@@ -232,7 +260,8 @@ def _train(
         totals = {**par.sum({k: v for k, v in sums.items() if k != "seconds"}), "seconds": sums["seconds"]}
         # Never replace a good checkpoint with non-finite weights.
         if par.main and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-            save_checkpoint(path, snapshot(totals))
+            with run.writing(path, step):  # a failure names the file and the checkpoint kept
+                save_checkpoint(path, snapshot(totals))
         par.barrier()
 
     # -- Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130 / 143 -----------------------------
@@ -360,7 +389,8 @@ def _train(
             epoch, batch = epoch + 1, 0
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": 0.0}
             if par.main:
-                write_metrics(os.path.join(output_dir, "metrics.csv"), history)
+                with run.writing(run.file("metrics.csv")):
+                    write_metrics(run.file("metrics.csv"), history)
             checkpoint(last_path)
             if improved:
                 checkpoint(best_path)
@@ -371,7 +401,8 @@ def _train(
             signal.signal(signum, handler)
 
     if par.main:
-        save_model(model, resolved_spec, os.path.join(output_dir, "model.safetensors"))
+        with run.writing(run.file("model.safetensors")):
+            save_model(model, resolved_spec, run.file("model.safetensors"))
     if par.distributed and os.environ.get(RANK_WEIGHTS_ENV):  # tests: every rank's final weights
         save_model(
             model, resolved_spec, os.path.join(os.environ[RANK_WEIGHTS_ENV], f"rank{par.rank}.safetensors")
