@@ -16,8 +16,9 @@ from typing import Any
 
 from torchspec.errors import Problem, SpecError
 from torchspec.layers import Shape
+from torchspec.spec import Spec, load_spec
 
-__all__ = ["check_state", "embedded_spec", "not_torchspec", "state_rows"]
+__all__ = ["check_state", "embedded_spec", "load_embedded_spec", "not_torchspec", "state_rows"]
 
 
 def not_torchspec(file: str, why: str, hints: Sequence[str] = ()) -> SpecError:
@@ -48,6 +49,17 @@ def embedded_spec(raw: Any, file: str) -> dict[str, Any]:
     return dict(data)
 
 
+def load_embedded_spec(raw: Any, file: str) -> Spec:
+    """The validated Spec embedded in ``file``; its problems are reported against ``file``."""
+    data = embedded_spec(raw, file)
+    try:
+        return load_spec(data)
+    except SpecError as err:
+        first = err.problems[0].message if err.problems else "invalid"
+        more = f" (and {len(err.problems) - 1} more problems)" if len(err.problems) > 1 else ""
+        raise not_torchspec(file, f"its embedded spec is not a valid spec: {first}{more}") from None
+
+
 def _show(shape: Shape | None) -> str:
     return "-" if shape is None else "[" + ", ".join(map(str, shape)) + "]"
 
@@ -65,9 +77,16 @@ def state_rows(expected: Mapping[str, Shape], found: Mapping[str, Shape]) -> lis
 
 
 def check_state(
-    expected: Mapping[str, Shape], found: Mapping[str, Shape], file: str, hints: Sequence[str]
+    expected: Mapping[str, Shape],
+    found: Mapping[str, Shape],
+    file: str,
+    hints: Sequence[str],
+    subject: str = "the checkpoint does not match the spec",
 ) -> None:
-    """A SpecError with a per-layer table if ``found`` (name -> shape) is not exactly ``expected``."""
+    """A SpecError with a per-layer table if ``found`` (name -> shape) is not exactly ``expected``.
+
+    ``subject`` starts the message: ``SUBJECT (3 tensors differ):`` and the table.
+    """
     rows = state_rows(expected, found)
     if not rows:
         return
@@ -77,5 +96,5 @@ def check_state(
     lines = ["    " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [head, *shown]]
     if len(rows) > len(shown):
         lines.append(f"    ... and {len(rows) - len(shown)} more")
-    message = f"the checkpoint does not match the spec ({len(rows)} tensors differ):\n" + "\n".join(lines)
+    message = f"{subject} ({len(rows)} tensors differ):\n" + "\n".join(lines)
     raise SpecError([Problem(file, 0, 0, message, tuple(hints))])
