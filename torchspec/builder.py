@@ -20,7 +20,7 @@ from torchspec.infer import LayerRow, ShapeReport, infer_shapes
 from torchspec.layers import Layer, Sequential
 from torchspec.memory import check_fits
 from torchspec.reading import open_regular
-from torchspec.safetensors_file import digest, parse
+from torchspec.safetensors_file import DIGEST_KEY, digest, parse
 from torchspec.spec import Spec
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ __all__ = [
 
 SPEC_METADATA_KEY = "torchspec.spec"
 FORMAT_METADATA_KEY = "torchspec.format"
-DIGEST_METADATA_KEY = "torchspec.digest"  # sha256 of the tensors (torchspec.safetensors_file.digest)
+DIGEST_METADATA_KEY = DIGEST_KEY  # sha256 of the spec and tensors (torchspec.safetensors_file.digest)
 SpecSource = Spec | str | os.PathLike[str] | Mapping[str, Any]
 
 
@@ -110,7 +110,7 @@ def _names(names: list[str]) -> str:
 
 
 def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str]) -> None:
-    """Write the weights as safetensors with the spec and a digest of the tensors in the metadata.
+    """Write the weights as safetensors with the spec and a digest of both in the metadata.
 
     Non-finite weights are never written: a SpecError names the file and the tensors.
     """
@@ -177,7 +177,7 @@ def read_safetensors(
         if stored != digest(data, header):
             raise SpecError.single(
                 file,
-                f"{file} is damaged: its tensors do not match the digest written with them "
+                f"{file} is damaged: its tensors or spec do not match the digest written with them "
                 "(the file was changed after it was written)",
                 hints=["use an intact copy, or write the file again", NO_VERIFY_HINT],
             )

@@ -6,8 +6,9 @@ shape and byte range in the data section, plus ``__metadata__``: string to strin
 header costs at most its own (bounded) size.
 
 :func:`digest` is what torchspec writes into the metadata (``torchspec.digest``) and checks on
-load: sha256 over each tensor's name, dtype, shape and bytes, in sorted name order. A flipped bit
-anywhere in a tensor, or a renamed or reshaped tensor, changes it.
+load: sha256 over the other metadata entries (the embedded spec: a flipped bit there could change
+a Dropout rate or an activation) and each tensor's name, dtype, shape and bytes, in sorted order.
+A flipped bit anywhere in a tensor or the spec, or a renamed or reshaped tensor, changes it.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 from torchspec.errors import SpecError
 
-__all__ = ["DIGEST_PREFIX", "HEADER_LIMIT", "Entry", "Header", "digest", "parse"]
+__all__ = ["DIGEST_KEY", "DIGEST_PREFIX", "HEADER_LIMIT", "Entry", "Header", "digest", "parse"]
 
 HEADER_LIMIT = 100_000_000  # safetensors' own limit on the JSON header
 DIGEST_PREFIX = "sha256:"
+DIGEST_KEY = "torchspec.digest"  # the metadata entry holding the digest (not itself digested)
 ITEMSIZE = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
     "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
@@ -113,8 +115,11 @@ def _entry(info: Any) -> Entry | None:
 
 
 def digest(data: bytes | memoryview, header: Header) -> str:
-    """``sha256:<hex>`` over each tensor's name, dtype, shape and bytes, in sorted name order."""
+    """``sha256:<hex>`` over the metadata (but the digest itself) and each tensor's name, dtype,
+    shape and bytes, in sorted order."""
     hasher = hashlib.sha256()
+    metadata = {k: v for k, v in header.metadata.items() if k != DIGEST_KEY}
+    hasher.update(json.dumps(metadata, sort_keys=True).encode() + b"\0")
     view = memoryview(data)
     for name in sorted(header.tensors):
         entry = header.tensors[name]
