@@ -13,6 +13,8 @@ Rules tested broadly, over many crafted files each:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
@@ -30,6 +32,7 @@ from safetensors.torch import save_file
 import torchspec
 from torchspec import SpecError
 from torchspec.builder import build_from_report, read_safetensors
+from torchspec.cli import main
 from torchspec.training.checkpoint import load_checkpoint
 from torchspec.training.parts import load_weights
 
@@ -61,9 +64,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "torchspec", *args], capture_output=True, text=True, timeout=120
-    )
+    """A command in this process (``main``, as the console script runs it; a traceback fails the
+    test); the tests that need a separate process (a FIFO that could block) use ``_process``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def _process(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "torchspec", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -214,12 +225,10 @@ def test_the_commands_refuse_a_fifo_without_blocking(run: Path, tmp_path: Path) 
     for suffix in (".ckpt", ".safetensors"):
         fifo = tmp_path / f"pipe{suffix}"
         os.mkfifo(fifo)
-        for args in (
-            ("predict", str(fifo), str(run / "x.npy")),
-            ("eval", str(run / "spec.yaml"), "--checkpoint", str(fifo)),
-        ):
-            result = _cli(*args)  # would hang (and time out) if the FIFO were opened blocking
-            assert result.returncode == 1 and "a FIFO (named pipe), not a regular file" in result.stderr
+        result = _process("predict", str(fifo), str(run / "x.npy"))  # a blocking open would time out
+        assert result.returncode == 1 and "a FIFO (named pipe), not a regular file" in result.stderr
+        result = _cli("eval", str(run / "spec.yaml"), "--checkpoint", str(fifo))
+        assert result.returncode == 1 and "a FIFO (named pipe), not a regular file" in result.stderr
 
 
 # -- an embedded spec is data, never a path --------------------------------------------------------
