@@ -13,68 +13,28 @@ Rules tested broadly, over many crafted files each:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
-from conftest import write_spec
+from conftest import cli as _cli
+from conftest import process as _process
 from safetensors.torch import save_file
 
 import torchspec
 from torchspec import SpecError
 from torchspec.builder import build_from_report, read_safetensors
-from torchspec.cli import main
 from torchspec.training.checkpoint import load_checkpoint
 from torchspec.training.parts import load_weights
 
-SPEC = """\
-name: artefact
-input: [6]
-layers:
-  - {name: hidden, type: Linear, out_features: 8}
-  - {name: norm, type: BatchNorm1d}
-  - ReLU
-  - {type: Dropout, p: 0.25}
-  - {name: head, type: Linear, out_features: 3}
-train:
-  data: {source: random, samples: 48, classes: 3}
-  batch_size: 16
-  epochs: 1
-  optimizer: {type: AdamW, lr: 0.01}
-  scheduler: {type: StepLR, step_size: 1}
-  output_dir: OUT
-"""
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("artefacts")
-    torchspec.train(write_spec(root, SPEC), quiet=True)
-    np.save(root / "x.npy", np.zeros((2, 6), np.float32))
-    return root
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """A command in this process (``main``, as the console script runs it; a traceback fails the
-    test); the tests that need a separate process (a FIFO that could block) use ``_process``."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
-
-
-def _process(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "torchspec", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+def run(artefact_run: Path) -> Path:
+    return artefact_run
 
 
 def _same(a: Any, b: Any) -> bool:

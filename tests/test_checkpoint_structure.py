@@ -8,10 +8,6 @@ a KeyError, TypeError, ValueError or a silent load, from the library and from th
 
 from __future__ import annotations
 
-import contextlib
-import io
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,29 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import ARTEFACT_SPEC as SPEC
+from conftest import cli as _cli
+from conftest import process as _process
 from conftest import write_spec
 
 import torchspec
 from torchspec import SpecError
-from torchspec.cli import main
 from torchspec.training.checkpoint import FORMAT, load_checkpoint
-
-SPEC = """\
-name: structure
-input: [5]
-layers:
-  - {name: hidden, type: Linear, out_features: 6}
-  - {name: norm, type: BatchNorm1d}
-  - ReLU
-  - {name: head, type: Linear, out_features: 3}
-train:
-  data: {source: random, samples: 48, classes: 3}
-  batch_size: 16
-  epochs: 1
-  optimizer: {type: AdamW, lr: 0.01}
-  scheduler: {type: StepLR, step_size: 1}
-  output_dir: OUT
-"""
 
 NAN = float("nan")
 
@@ -71,25 +52,11 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 DEL = object()
+REQUIRED = ("spec", "model", "optimizer", "scheduler", "scaler", "epoch", "batch",
+            "step", "best", "history", "sums", "rng")  # fmt: skip
 CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     # every key missing
-    **{
-        f"no {key}": (_set(key, DEL), key)
-        for key in (
-            "spec",
-            "model",
-            "optimizer",
-            "scheduler",
-            "scaler",
-            "epoch",
-            "batch",
-            "step",
-            "best",
-            "history",
-            "sums",
-            "rng",
-        )
-    },
+    **{f"no {key}": (_set(key, DEL), key) for key in REQUIRED},
     "unknown key": (_set("extra", 1), "extra: unexpected key"),
     "spec a list": (_set("spec", "[1]"), "not a torchspec file"),
     "spec a path": (_set("spec", '"/etc/passwd"'), "not a torchspec file"),
@@ -142,11 +109,8 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("structure")
-    torchspec.train(write_spec(root, SPEC), quiet=True)
-    np.save(root / "x.npy", np.zeros((2, 5), np.float32))
-    return root
+def run(artefact_run: Path) -> Path:
+    return artefact_run
 
 
 def _damaged(run: Path, tmp_path: Path, case: str) -> Path:
@@ -167,20 +131,6 @@ def test_a_damaged_key_is_named(run: Path, tmp_path: Path, case: str) -> None:
     assert text.startswith(f"{path}: error: ")
     assert CASES[case][1] in text
     assert "not a valid torchspec checkpoint" in text or "not a torchspec file" in text
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """A command in this process (``main``, as the console script runs it; a traceback fails the
-    test); the tests that need a separate process (a FIFO that could block) use ``_process``."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
-
-
-def _process(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "torchspec", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -259,7 +209,7 @@ def test_resuming_an_all_nan_checkpoint_is_refused_and_writes_nothing(run: Path,
 
 
 def test_a_non_finite_eval_loss_is_an_error_naming_the_checkpoint(run: Path, tmp_path: Path) -> None:
-    inputs = np.full((8, 5), np.inf, np.float32)
+    inputs = np.full((8, 6), np.inf, np.float32)
     np.save(tmp_path / "inputs.npy", inputs)
     np.save(tmp_path / "targets.npy", np.zeros(8, np.int64))
     spec = write_spec(

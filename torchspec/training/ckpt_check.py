@@ -159,8 +159,10 @@ def validate(state: Mapping[str, Any]) -> None:
         for key in HISTORY[2:]:
             _number(row[key], f"history[{i}].{key}", optional=key != "lr")
     sums = _dict(state["sums"], "sums", SUMS)
-    for key in SUMS:
-        (_number if key in ("loss", "seconds") else _int)(sums[key], f"sums.{key}")
+    for key in SUMS:  # counts are floats after a DDP reduction (parallel.sum): numbers, >= 0
+        _number(sums[key], f"sums.{key}")
+        if key != "loss" and sums[key] < 0:
+            raise Invalid(f"sums.{key}", f"expected a number >= 0, found {sums[key]}")
     _rng(state["rng"])
     if "world_size" in state:
         _int(state["world_size"], "world_size", 1)
