@@ -1,5 +1,6 @@
 """Fixtures and helpers shared by the tests; the hypothesis profile (derandomized) for all of them.
 
+`cli` runs a command in this process, `process` in a fresh one (for what could block or crash).
 `one_thread` is opt-in: a module that wants it says `pytestmark = pytest.mark.usefixtures("one_thread")`,
 so the rest of the suite keeps torch's thread count. `write_spec` is imported by the modules that use it
 (`from conftest import write_spec`; pytest puts tests/ on sys.path).
@@ -7,6 +8,10 @@ so the rest of the suite keeps torch's thread count. `write_spec` is imported by
 
 from __future__ import annotations
 
+import contextlib
+import io
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,3 +57,53 @@ def write_spec(tmp_path: Path, text: str, name: str = "spec", out: str = "run", 
     path = tmp_path / f"{name}.yaml"
     path.write_text(text.replace("OUT", str(tmp_path / out)) + extra)
     return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``torchspec ARGS`` in this process (``main``, as the console script runs it): exit code,
+    stdout and stderr; an uncaught exception (a traceback) fails the calling test."""
+    from torchspec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m torchspec ARGS`` in a fresh process (timeout 120 s)."""
+    command = [sys.executable, "-m", "torchspec", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+# A small trained run for the artefact tests: BatchNorm (buffers, an int64 counter), AdamW and a
+# scheduler, so its checkpoint holds every kind of state.
+ARTEFACT_SPEC = """\
+name: artefact
+input: [6]
+layers:
+  - {name: hidden, type: Linear, out_features: 8}
+  - {name: norm, type: BatchNorm1d}
+  - ReLU
+  - {type: Dropout, p: 0.25}
+  - {name: head, type: Linear, out_features: 3}
+train:
+  data: {source: random, samples: 48, classes: 3}
+  batch_size: 16
+  epochs: 1
+  optimizer: {type: AdamW, lr: 0.01}
+  scheduler: {type: StepLR, step_size: 1}
+  output_dir: OUT
+"""
+
+
+@pytest.fixture(scope="module")
+def artefact_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("artefacts")
+    import numpy as np
+
+    import torchspec
+
+    torchspec.train(write_spec(root, ARTEFACT_SPEC), quiet=True)
+    np.save(root / "x.npy", np.zeros((2, 6), np.float32))
+    return root

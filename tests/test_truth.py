@@ -5,7 +5,9 @@ sweep without a test edit. Arguments come from the layer's own JSON schema, so w
 say is what gets tried. For each example:
 
 * the spec validates: the rule's output shape, parameter and buffer counts (and MACs for
-  convolutions and Linear) must equal what the torch module really has and computes;
+  convolutions and Linear) must equal what the torch module really has and computes, and its
+  analytic state (``Inferred.state``) must list exactly the module's state_dict keys, in order, with
+  their shapes;
 * the rule raises ShapeError: torch must fail too (a rule never rejects what torch accepts);
 * validation refuses the combination: torch must refuse it too, except for the deliberate
   rejections listed in ``DELIBERATE``.
@@ -241,8 +243,10 @@ def check_example(cls: type[Layer], shape: Shape, data: dict[str, Any], outcomes
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert params == inferred.params, "trainable parameters"
     assert sum(b.numel() for b in module.buffers()) == inferred.buffers, "buffer elements"
-    state = module.state_dict().values()
-    assert sum(t.numel() * t.element_size() for t in state) == inferred.state_bytes, "state bytes"
+    state = module.state_dict()
+    assert sum(t.numel() * t.element_size() for t in state.values()) == inferred.state_bytes, "state bytes"
+    real = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    assert list(inferred.state.items()) == list(real.items()), "analytic state_dict (names, order, shapes)"
     macs = expected_macs(module, shape, tuple(out.shape))
     if macs is not None:
         assert inferred.macs == macs, "MACs"

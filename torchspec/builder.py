@@ -13,11 +13,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
+from torchspec.artefacts import check_state, load_embedded_spec, not_torchspec
 from torchspec.errors import SpecError
 from torchspec.fileio import atomic_path
 from torchspec.infer import LayerRow, ShapeReport, infer_shapes
 from torchspec.layers import Layer, Sequential
-from torchspec.spec import Spec, load_spec
+from torchspec.memory import check_fits
+from torchspec.reading import open_regular
+from torchspec.safetensors_file import DIGEST_KEY, digest, parse
+from torchspec.spec import Spec
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +29,9 @@ if TYPE_CHECKING:
 __all__ = [
     "build",
     "build_from_report",
+    "check_memory",
     "load_model",
+    "nonfinite_tensors",
     "read_safetensors",
     "save_model",
     "verify_on_meta",
@@ -33,6 +39,7 @@ __all__ = [
 
 SPEC_METADATA_KEY = "torchspec.spec"
 FORMAT_METADATA_KEY = "torchspec.format"
+DIGEST_METADATA_KEY = DIGEST_KEY  # sha256 of the spec and tensors (torchspec.safetensors_file.digest)
 SpecSource = Spec | str | os.PathLike[str] | Mapping[str, Any]
 
 
@@ -85,53 +92,128 @@ def verify_on_meta(report: ShapeReport) -> tuple[int, ...]:
     return got
 
 
-def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str]) -> None:
-    """Write the weights as safetensors with the spec in the file's metadata (no pickle)."""
-    from safetensors.torch import save_file
+def nonfinite_tensors(state: Mapping[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in ``state`` holding a NaN or an infinity."""
+    import torch
 
+    return [
+        name
+        for name, tensor in state.items()
+        if isinstance(tensor, torch.Tensor)
+        and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str]) -> None:
+    """Write the weights as safetensors with the spec and a digest of both in the metadata.
+
+    Non-finite weights are never written: a SpecError names the file and the tensors.
+    """
+    from safetensors.torch import save, save_file
+
+    file = os.fspath(path)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise SpecError.single(
+            file,
+            f"refusing to write {file}: the weights are not finite (NaN or inf in {_names(bad)})",
+            hints=["the model diverged: lower the learning rate or set train.grad_clip"],
+        )
     metadata = {SPEC_METADATA_KEY: json.dumps(spec.to_data()), FORMAT_METADATA_KEY: "1"}
+    data = save(state, metadata=metadata)  # the exact bytes the file will hold for each tensor
+    metadata[DIGEST_METADATA_KEY] = digest(data, parse(data, file))
+    del data
     with atomic_path(path) as tmp:  # a unique temp file renamed into place: never a torn file
         save_file(state, tmp, metadata=metadata)
 
 
-def read_safetensors(path: str | os.PathLike[str]) -> tuple[Spec, dict[str, torch.Tensor]]:
-    """(spec, state_dict) from a .safetensors file written by torchspec; a SpecError naming the
-    file if it cannot be read, is not a safetensors file, or carries no spec."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
+NO_VERIFY_HINT = (
+    "if you trust this file, skip the check: --no-verify (eval, predict) or "
+    "torchspec.load_model(path, verify=False)"
+)
+SAFETENSORS_HINTS = ("pass a model.safetensors written by `torchspec train` or `torchspec build -o`",)
+
+
+def read_safetensors(
+    path: str | os.PathLike[str], *, verify: bool = True
+) -> tuple[Spec, dict[str, torch.Tensor]]:
+    """(spec, state_dict) from a .safetensors file written by torchspec; a SpecError naming the file
+    otherwise. Before any tensor is loaded: the file must be a regular file that fits in memory, its
+    header sound, its embedded spec a valid spec and its tensors' names and shapes the spec's
+    analytic state; then (``verify``) the digest in its metadata must match its tensors, and every
+    weight must be finite. ``verify=False`` skips only the digest, for files from elsewhere."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
 
     file = os.fspath(path)
-    if not os.path.isfile(file):
-        what = "is a directory" if os.path.isdir(file) else "does not exist"
-        raise SpecError.single(file, f"cannot read {file}: it {what}")
+    handle, _ = open_regular(file, "safetensors file", SAFETENSORS_HINTS)
+    with handle:
+        data = handle.read()
+    header = parse(data, file)
+    if SPEC_METADATA_KEY not in header.metadata:
+        raise not_torchspec(file, "its metadata carries no torchspec spec", SAFETENSORS_HINTS)
+    spec = load_embedded_spec(header.metadata[SPEC_METADATA_KEY], file)
+    check_state(
+        infer_shapes(spec).state_shapes(),
+        {name: entry.shape for name, entry in header.tensors.items()},
+        file,
+        ("the file was changed after torchspec wrote it, or it was not written by torchspec",),
+        subject="the tensors in the file do not match the spec embedded in it",
+    )
+    if verify:
+        stored = header.metadata.get(DIGEST_METADATA_KEY)
+        if stored is None:
+            raise SpecError.single(
+                file,
+                f"{file} carries no digest of its tensors, so its weights cannot be verified",
+                hints=["files written by torchspec carry one", NO_VERIFY_HINT],
+            )
+        if stored != digest(data, header):
+            raise SpecError.single(
+                file,
+                f"{file} is damaged: its tensors or spec do not match the digest written with them "
+                "(the file was changed after it was written)",
+                hints=["use an intact copy, or write the file again", NO_VERIFY_HINT],
+            )
     try:
-        with safe_open(file, framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        state = load_file(file, device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        state = load(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError.single(
-            file,
-            f"cannot read {file}: not a valid safetensors file ({reason})",
-            hints=["pass a model.safetensors written by `torchspec train` or `torchspec build -o`"],
+            file, f"cannot read {file}: not a valid safetensors file ({reason})", hints=SAFETENSORS_HINTS
         ) from None
-    if SPEC_METADATA_KEY not in metadata:
+    bad = nonfinite_tensors(state)
+    if bad:
         raise SpecError.single(
             file,
-            "this safetensors file carries no torchspec spec in its metadata",
-            hints=["write it with `torchspec build SPEC -o model.safetensors` or `torchspec train`"],
+            f"{file} holds non-finite weights (NaN or inf in {_names(bad)})",
+            hints=["the run that wrote it diverged: use an earlier checkpoint or train again"],
         )
-    try:
-        data = json.loads(metadata[SPEC_METADATA_KEY])
-    except ValueError as exc:
-        raise SpecError.single(file, f"the spec in {file}'s metadata is not valid JSON: {exc}") from None
-    return load_spec(data), state
+    return spec, state
 
 
-def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> torch.nn.Sequential:
-    """Rebuild a model from one .safetensors file written by ``torchspec build -o`` or training."""
-    spec, state = read_safetensors(path)
-    model = build(spec)
-    model.load_state_dict(state, strict=True)
+def check_memory(report: ShapeReport, file: str) -> None:
+    """Refuse to build a model whose parameters would not fit in the memory available now."""
+    check_fits(report.param_bytes, f"building the model of {file} ({report.params:,} parameters)", file)
+
+
+def load_model(
+    path: str | os.PathLike[str], *, device: str | None = None, verify: bool = True
+) -> torch.nn.Sequential:
+    """Rebuild a model from one .safetensors file written by ``torchspec build -o`` or training.
+
+    Everything :func:`read_safetensors` checks is checked first; ``verify=False`` skips the digest
+    check, for a file written elsewhere that you trust.
+    """
+    spec, state = read_safetensors(path, verify=verify)
+    report = infer_shapes(spec)
+    check_memory(report, os.fspath(path))
+    model = build_from_report(report)
+    model.load_state_dict(state, strict=True)  # names and shapes were checked against the spec
     return model.to(device) if device is not None else model

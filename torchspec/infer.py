@@ -37,6 +37,7 @@ class LayerRow:
     macs: int
     args: dict[str, Any]  # keyword arguments for torch.nn.<type>
     state_bytes: int  # the layer's state_dict in float32 (int64 buffers at 8 bytes)
+    state: dict[str, Shape]  # the layer's state_dict: name relative to the layer -> shape
 
     @property
     def type(self) -> str:
@@ -84,6 +85,11 @@ class ShapeReport:
     @property
     def macs(self) -> int:
         return sum(r.macs for r in self.rows)
+
+    def state_shapes(self) -> dict[str, Shape]:
+        """The built model's ``state_dict()`` keys and shapes, known without torch:
+        ``{"features.0.weight": (64, 3, 11, 11), ...}``, in the module's order."""
+        return {f"{row.path}.{name}": shape for row in self.rows for name, shape in row.state.items()}
 
     @property
     def param_bytes(self) -> int:
@@ -147,7 +153,7 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
         rows.append(
             LayerRow(
                 path, data_path, layer, shape, out.shape, out.params, out.buffers, out.macs, args,
-                out.state_bytes,
+                out.state_bytes, out.state,
             )
         )  # fmt: skip
         shape = out.shape

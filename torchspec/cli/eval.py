@@ -21,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_set_argument(parser)
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the digest check of a .safetensors file written elsewhere "
+        "(checkpoint CRCs are always checked)",
+    )
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -32,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
     quiet = args.format == "json"
-    result = evaluate_checkpoint(path, args.checkpoint, overrides, say=(lambda _: None) if quiet else print)
+    say = (lambda _: None) if quiet else print
+    result = evaluate_checkpoint(path, args.checkpoint, overrides, say=say, verify=not args.no_verify)
     if args.format == "json":
         print(json.dumps(result))
         return 0

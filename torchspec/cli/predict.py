@@ -19,6 +19,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per sample")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the digest check of a .safetensors file written elsewhere "
+        "(checkpoint CRCs are always checked)",
+    )
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -27,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("--top must be >= 1")
     from torchspec.training.inference import predict
 
-    result = predict(args.model, args.input, device=args.device)
+    result = predict(args.model, args.input, device=args.device, verify=not args.no_verify)
     rows: list[dict[str, Any]] = []
     for index in range(result.outputs.shape[0]):
         if result.probabilities is not None:

@@ -6,6 +6,15 @@ becomes a module. Registering a class is all it takes to add a layer: the spec s
 builder and the registry-wide truth test pick it up.
 
 Shapes here always include the batch dimension, exactly as torch sees them: ``(N, C, D, H, W)``.
+
+What ``infer`` returns (:class:`Inferred`) is the contract a layer keeps with the rest of torchspec:
+the output shape, parameter and buffer element counts, MACs, the inferred constructor arguments and
+``state``, the layer's analytic ``state_dict``: every tensor name, relative to the layer, mapped to
+its shape, in torch's order (parameters, then buffers): ``{"weight": (64, 3, 3, 3), "bias": (64,)}``
+for a Conv2d, ``{}`` for a layer without state, ``num_batches_tracked: ()`` for a 0-d buffer. Readers
+of checkpoints and .safetensors files compare a file's tensors with it before building anything.
+The truth sweep (tests/test_truth.py) checks all of it against the real module for every registered
+layer, ``state`` included (names and shapes exactly as ``module.state_dict()``).
 """
 
 from __future__ import annotations
@@ -112,6 +121,8 @@ class Inferred:
     int64_buffers: int = 0  # of which int64 (BatchNorm's num_batches_tracked): 8 bytes, not 4
     macs: int = 0  # multiply-accumulates of one forward pass over the whole batch
     args: dict[str, Any] = field(default_factory=dict)  # values inferred for the constructor
+    # the layer's state_dict: tensor name (relative to the layer) -> shape, in torch's order
+    state: dict[str, Shape] = field(default_factory=dict)
 
     @property
     def state_bytes(self) -> int:

@@ -68,6 +68,13 @@ class _Conv(Layer):
         out_spatial = self.out_spatial(spatial, k)
         weight = self.out_channels * (in_ch // self.groups) * prod(k)
         params = weight + (self.out_channels if self.bias else 0)
+        # torch's weight: (out, in/groups, *k) for a convolution, (in, out/groups, *k) transposed
+        if self.transposed:
+            state: dict[str, Shape] = {"weight": (in_ch, self.out_channels // self.groups, *k)}
+        else:
+            state = {"weight": (self.out_channels, in_ch // self.groups, *k)}
+        if self.bias:
+            state["bias"] = (self.out_channels,)
         # One MAC per weight element per output (conv) or input (transposed) position.
         positions = prod(spatial) if self.transposed else prod(out_spatial)
         macs = n * positions * weight
@@ -76,6 +83,7 @@ class _Conv(Layer):
             params=params,
             macs=macs,
             args={"in_channels": in_ch},
+            state=state,
         )
 
     def out_spatial(self, spatial: list[int], k: tuple[int, ...]) -> list[int]:

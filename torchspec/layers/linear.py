@@ -34,4 +34,7 @@ class Linear(Layer):
         # one MAC per weight element for every position of the leading dimensions
         macs = prod(shape[:-1]) * weight
         out = (*shape[:-1], self.out_features)
-        return Inferred(out, params=params, macs=macs, args={"in_features": f})
+        state: dict[str, Shape] = {"weight": (self.out_features, f)}
+        if self.bias:
+            state["bias"] = (self.out_features,)
+        return Inferred(out, params=params, macs=macs, args={"in_features": f}, state=state)

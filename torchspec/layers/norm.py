@@ -38,8 +38,16 @@ class _BatchNorm(Layer):
         # running_mean, running_var and the num_batches_tracked counter
         buffers = 2 * c + 1 if self.track_running_stats else 0
         tracked = 1 if self.track_running_stats else 0
+        state: dict[str, Shape] = {"weight": (features,), "bias": (features,)} if self.affine else {}
+        if self.track_running_stats:
+            state.update(running_mean=(features,), running_var=(features,), num_batches_tracked=())
         return Inferred(
-            shape, params=params, buffers=buffers, int64_buffers=tracked, args={"num_features": features}
+            shape,
+            params=params,
+            buffers=buffers,
+            int64_buffers=tracked,
+            args={"num_features": features},
+            state=state,
         )
 
 
@@ -115,7 +123,12 @@ class LayerNorm(Layer):
             )
         per = prod(dims)
         params = (per + (per if self.bias else 0)) if self.elementwise_affine else 0
-        return Inferred(shape, params=params)
+        state: dict[str, Shape] = {}
+        if self.elementwise_affine:
+            state["weight"] = tuple(dims)
+            if self.bias:
+                state["bias"] = tuple(dims)
+        return Inferred(shape, params=params, state=state)
 
 
 @register
@@ -162,4 +175,5 @@ class GroupNorm(Layer):
                 field="num_groups",
             )
         params = 2 * c if self.affine else 0
-        return Inferred(shape, params=params, args={"num_channels": channels})
+        state: dict[str, Shape] = {"weight": (channels,), "bias": (channels,)} if self.affine else {}
+        return Inferred(shape, params=params, args={"num_channels": channels}, state=state)

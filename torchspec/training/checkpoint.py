@@ -17,8 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchspec.errors import Problem, SpecError
+from torchspec.artefacts import check_state, embedded_spec, load_embedded_spec, not_torchspec, state_rows
+from torchspec.errors import SpecError
 from torchspec.fileio import atomic_write
+from torchspec.infer import infer_shapes
+from torchspec.reading import open_regular
+from torchspec.spec import Spec
+from torchspec.training.ckpt_check import Invalid, check_against, invalid, validate, verify_zip
 
 __all__ = [
     "FOREIGN_CHECKPOINT_HINTS",
@@ -28,6 +33,8 @@ __all__ = [
     "get_rng_state",
     "load_checkpoint",
     "load_state_checked",
+    "read_weights",
+    "restore",
     "resume_changes",
     "save_checkpoint",
     "set_rng_state",
@@ -75,42 +82,84 @@ def save_checkpoint(path: str, state: dict[str, Any]) -> None:
         torch.save({"format": FORMAT, **state}, handle)
 
 
+CHECKPOINT_HINTS = ("checkpoints are written by `torchspec train` (last.ckpt, best.ckpt)",)
+
+
 def load_checkpoint(path: str) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` (no code runs); a SpecError if unreadable."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise SpecError.single(path, f"checkpoint {path} does not exist") from None
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SpecError.single(path, f"cannot read checkpoint {path}: {reason}") from None
+    """Read and verify a checkpoint; a SpecError naming the file if anything about it is wrong.
+
+    In order: a regular file that fits in memory (:func:`torchspec.reading.open_regular`), every
+    zip member's size and CRC (:func:`.ckpt_check.verify_zip`), ``torch.load(weights_only=True)``
+    (no code runs) of the same open file, the format tag, then the structure of every key
+    (:func:`.ckpt_check.validate`): tensors finite, the embedded spec a mapping, and so on.
+    """
+    handle, size = open_regular(path, "checkpoint", CHECKPOINT_HINTS)
+    with handle:
+        verify_zip(handle, size, path)
+        handle.seek(0)
+        try:
+            state = torch.load(handle, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SpecError.single(path, f"cannot read checkpoint {path}: {reason[:300]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise SpecError.single(
-            path,
-            f"{path} is not a torchspec checkpoint",
-            hints=["checkpoints are written by `torchspec train` (last.ckpt, best.ckpt)"],
-        )
+        raise not_torchspec(path, f"no {FORMAT!r} format tag", CHECKPOINT_HINTS)
+    try:
+        if "spec" in state:  # data, never a path: "not a torchspec file" otherwise
+            embedded_spec(state["spec"], path)
+        validate(state)
+    except Invalid as exc:
+        raise invalid(path, str(exc)) from None
     return state
 
 
-def spec_of(state: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(state["spec"])  # type: ignore[no-any-return]
+def restore(
+    state: dict[str, Any], path: str, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any
+) -> None:
+    """Load a validated checkpoint's optimizer, scheduler and GradScaler states into this run's
+    objects, after checking they fit them; any failure names the file and the key."""
+    try:
+        check_against(state, optimizer, scheduler, scaler)
+        key = "optimizer"
+        optimizer.load_state_dict(state["optimizer"])
+        key = "scheduler"
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        key = "scaler"
+        if scaler.is_enabled() and state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
+    except Invalid as exc:
+        raise invalid(path, str(exc)) from None
+    except Exception as exc:  # anything torch still refuses, named rather than a traceback
+        raise invalid(path, f"{key}: {str(exc).strip()[:200] or type(exc).__name__}") from None
 
 
-def _shape(tensor: Any) -> str:
-    return "-" if tensor is None else "[" + ", ".join(map(str, tensor.shape)) + "]"
+def spec_of(state: dict[str, Any], path: str = "<checkpoint>") -> dict[str, Any]:
+    """The spec a checkpoint carries, as a dict (a checkpoint's spec is JSON text of a mapping)."""
+    return embedded_spec(state["spec"], path)
+
+
+def read_weights(path: str) -> tuple[Spec, dict[str, torch.Tensor]]:
+    """(spec, model state) of a checkpoint, its tensors' names and shapes checked against its spec."""
+    state = load_checkpoint(path)
+    spec = load_embedded_spec(state["spec"], path)
+    check_state(
+        infer_shapes(spec).state_shapes(),
+        {name: tuple(t.shape) for name, t in state["model"].items()},
+        path,
+        ("the file was changed after torchspec wrote it, or it was not written by torchspec",),
+        subject="the model in the checkpoint does not match the spec embedded in it",
+    )
+    return spec, state["model"]
+
+
+def _shapes(state: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
 def state_diff(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(layer, tensor, expected shape, found shape) for every tensor that differs or is missing."""
-    rows = []
-    for key in [*expected, *(k for k in found if k not in expected)]:
-        want, got = expected.get(key), found.get(key)
-        if want is not None and isinstance(got, torch.Tensor) and want.shape == got.shape:
-            continue
-        layer, _, tensor = key.rpartition(".")
-        rows.append((layer or "(root)", tensor, _shape(want), _shape(got)))
-    return rows
+    return state_rows(_shapes(expected), _shapes(found))
 
 
 def load_state_checked(
@@ -123,15 +172,7 @@ def load_state_checked(
 
     ``hints`` say what to do about a mismatch; the default is the advice for ``train --resume``.
     """
-    rows = state_diff(model.state_dict(), found)
-    if rows:
-        widths = [max(len(r[i]) for r in [("layer", "tensor", "expected", "found"), *rows]) for i in range(4)]
-        lines = [
-            "    " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-            for row in [("layer", "tensor", "expected", "found"), *rows]
-        ]
-        message = f"the checkpoint does not match the spec ({len(rows)} tensors differ):\n" + "\n".join(lines)
-        raise SpecError([Problem(file, 0, 0, message, tuple(hints))])
+    check_state(_shapes(model.state_dict()), _shapes(found), file, hints)
     model.load_state_dict(found, strict=True)
 
 

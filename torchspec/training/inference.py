@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchspec.builder import build, build_from_report
+from torchspec.artefacts import check_state
+from torchspec.builder import build_from_report, check_memory
 from torchspec.errors import SpecError
 from torchspec.infer import infer_shapes
 from torchspec.spec import Spec
@@ -29,16 +31,25 @@ def evaluate_checkpoint(
     overrides: Iterable[str] = (),
     *,
     say: Any = print,
+    verify: bool = True,
 ) -> dict[str, Any]:
-    """Loss and accuracy of the weights in ``checkpoint`` on the spec's validation data."""
+    """Loss and accuracy of the weights in ``checkpoint`` on the spec's validation data.
+
+    The weights are verified as :func:`~torchspec.training.parts.load_weights` says (``verify=False``
+    skips a .safetensors digest) and compared with the spec's analytic state before the model is
+    built; a non-finite loss is an error naming the checkpoint, never a printed ``nan``.
+    """
     spec, config = resolve_spec(spec, overrides)
     file = spec.document.file
     base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     report = infer_shapes(spec)  # the output shape without a forward pass (BatchNorm stays untouched)
+    state = load_weights(checkpoint, verify=verify)[1]
+    check_state(report.state_shapes(), _shapes(state), checkpoint, FOREIGN_CHECKPOINT_HINTS)
+    check_memory(report, checkpoint)
     model = build_from_report(report)
-    load_state_checked(model, load_weights(checkpoint)[1], checkpoint, hints=FOREIGN_CHECKPOINT_HINTS)
+    load_state_checked(model, state, checkpoint, hints=FOREIGN_CHECKPOINT_HINTS)
     model.to(device)
     output_shape = tuple(report.output[1:])
     data = load_data(config, spec.input, output_shape, file=file, base_dir=base_dir, say=say)
@@ -49,6 +60,12 @@ def evaluate_checkpoint(
     loss, accuracy = evaluate(
         model, loader, make_loss(config.loss), config.loss.type, device, config.precision
     )
+    if not math.isfinite(loss):
+        raise SpecError.single(
+            checkpoint,
+            f"the {split} loss of {checkpoint} is {loss}: not a usable result",
+            hints=["the weights are finite, so the data or the loss gives it: check the data for inf/NaN"],
+        )
     return {"split": split, "samples": len(dataset), "loss": loss, "accuracy": accuracy}  # type: ignore[arg-type]
 
 
@@ -89,10 +106,20 @@ class Prediction:
     probabilities: torch.Tensor | None  # (N, classes) for classifiers
 
 
-def predict(model_path: str, input_path: str, *, device: str = "cpu") -> Prediction:
-    """Run the model in ``model_path`` (.ckpt or .safetensors) on the sample or batch in ``input_path``."""
-    spec, state = load_weights(model_path)
-    model = build(spec)
+def _shapes(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(tensor.shape) for name, tensor in state.items()}
+
+
+def predict(model_path: str, input_path: str, *, device: str = "cpu", verify: bool = True) -> Prediction:
+    """Run the model in ``model_path`` (.ckpt or .safetensors) on the sample or batch in ``input_path``.
+
+    The file is verified and its tensors checked against its spec's analytic state before anything
+    is built (:func:`~torchspec.training.parts.load_weights`; ``verify=False`` skips a digest).
+    """
+    spec, state = load_weights(model_path, verify=verify)
+    report = infer_shapes(spec)
+    check_memory(report, model_path)
+    model = build_from_report(report)
     load_state_checked(model, state, model_path, hints=FOREIGN_CHECKPOINT_HINTS)
     target = pick_device(device)
     model.to(target).eval()

@@ -35,6 +35,7 @@ from torchspec.training.checkpoint import (
     get_rng_state,
     load_checkpoint,
     load_state_checked,
+    restore,
     resume_changes,
     save_checkpoint,
     set_rng_state,
@@ -200,7 +201,9 @@ def _train(
         ckpt = load_checkpoint(path)
         # The settings an exact resume depends on must be the checkpoint's (see checkpoint.RESUME_FREE_KEYS);
         # checked before any state is loaded, so a mismatch is one clear error, never a torch crash.
-        saved_train = spec_of(ckpt).get("train", {})
+        saved_train = spec_of(ckpt, path).get("train", {})
+        if not isinstance(saved_train, dict):
+            raise SpecError.single(path, "not a valid torchspec checkpoint: spec.train: expected a mapping")
         changes = resume_changes(saved_train, resolved["train"])
         saved_world = ckpt.get("world_size", par.world_size)  # absent from older checkpoints
         if saved_world != par.world_size:  # ddp: the ranks' shares of each epoch would differ
@@ -217,11 +220,7 @@ def _train(
             ]
             raise SpecError([Problem(path, 0, 0, message, tuple(hints))])
         load_state_checked(model, ckpt["model"], path)  # a per-layer diff if the spec changed
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt["scheduler"] is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler.is_enabled() and ckpt["scaler"]:
-            scaler.load_state_dict(ckpt["scaler"])
+        restore(ckpt, path, optimizer, scheduler, scaler)  # checked against this run's objects first
         epoch, batch, step, best = ckpt["epoch"], ckpt["batch"], ckpt["step"], ckpt["best"]
         history, sums = list(ckpt["history"]), dict(ckpt["sums"])
         set_rng_state(ckpt["rng"])

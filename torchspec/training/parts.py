@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from typing import Any
 
 import torch
 
 from torchspec.errors import SpecError
 from torchspec.infer import ShapeReport
-from torchspec.spec import Spec, load_spec
+from torchspec.spec import Spec
 from torchspec.training.config import CLASSIFICATION_LOSSES, TrainConfig
 from torchspec.training.objects import accuracy_counts, adapt_target
 
@@ -220,15 +219,14 @@ def resolved_data(spec: Spec, report: ShapeReport, config: TrainConfig, output_d
     return data
 
 
-def load_weights(path: str) -> tuple[Spec, dict[str, torch.Tensor]]:
-    """(spec, state_dict) from a training checkpoint (.ckpt) or a model.safetensors file."""
-    from torchspec.training.checkpoint import load_checkpoint, spec_of
-
+def load_weights(path: str, *, verify: bool = True) -> tuple[Spec, dict[str, torch.Tensor]]:
+    """(spec, state_dict) from a training checkpoint (.ckpt) or a model.safetensors file, verified
+    (see :func:`~torchspec.builder.read_safetensors`, :func:`~.checkpoint.read_weights`);
+    ``verify=False`` skips a .safetensors file's digest check (a checkpoint's CRCs are always checked)."""
     if path.endswith(".safetensors"):
         from torchspec.builder import read_safetensors
 
-        return read_safetensors(path)
-    if not os.path.exists(path):
-        raise SpecError.single(path, f"{path} does not exist")
-    ckpt = load_checkpoint(path)
-    return load_spec(spec_of(ckpt)), ckpt["model"]
+        return read_safetensors(path, verify=verify)
+    from torchspec.training.checkpoint import read_weights
+
+    return read_weights(path)
