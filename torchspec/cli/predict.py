@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from torchspec.cli.args import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -19,6 +21,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per sample")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        default=256,
+        metavar="N",
+        help="samples per forward pass (default 256); the input is read N samples at a time",
+    )
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -27,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("--top must be >= 1")
     from torchspec.training.inference import predict
 
-    result = predict(args.model, args.input, device=args.device)
+    result = predict(args.model, args.input, device=args.device, batch=args.batch)
     rows: list[dict[str, Any]] = []
     for index in range(result.outputs.shape[0]):
         if result.probabilities is not None:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from torchspec.cli.args import add_set_argument
+from torchspec.cli.args import add_allow_code_argument, add_set_argument
 
 DEFAULT_SPEC = "torchspec.yaml"
 
@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--resume", metavar="PATH|auto", help="continue from a checkpoint; auto: OUTPUT_DIR/last.ckpt"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary and errors")
+    add_allow_code_argument(parser)
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         overrides.append(f"train.device={args.device}")
     try:
-        train(path, overrides, resume=args.resume, quiet=args.quiet)
+        train(path, overrides, resume=args.resume, quiet=args.quiet, allow_code=args.allow_code)
     except Interrupted as stop:
         sys.stderr.write(f"{stop}\n")
         return stop.code

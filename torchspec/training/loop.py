@@ -73,12 +73,14 @@ def train(
     resume: str | None = None,
     quiet: bool = False,
     reporter: Reporter | None = None,
+    allow_code: bool = False,
 ) -> list[dict[str, Any]]:
     """Train a spec (path, mapping or Spec) as its ``train`` section says; returns the metrics history.
 
     ``overrides`` are ``"dotted.key=value"`` strings (``--set``); ``resume`` is a checkpoint path or
     ``"auto"`` (``output_dir/last.ckpt`` if it exists). One dict per epoch, as in metrics.csv.
     Under ``parallel: ddp`` it joins torchrun's process group and leaves it when done.
+    ``allow_code``: consent to import the module a ``python`` data source names (``--allow-code``).
     """
     out = reporter or Reporter(quiet)
     spec, config = resolve_spec(spec, overrides)  # every config error, located, before any data
@@ -87,9 +89,8 @@ def train(
     plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model
     par, device = start_parallel(spec, config, device, out.say)  # ddp: one process per device
     try:
-        return _train(
-            spec, config, report, plan, par, device, resume, out if par.main else Reporter(silent=True)
-        )
+        shown = out if par.main else Reporter(silent=True)
+        return _train(spec, config, report, plan, par, device, resume, shown, allow_code)
     finally:
         par.close()
 
@@ -103,6 +104,7 @@ def _train(
     device: torch.device,
     resume: str | None,
     out: Reporter,
+    allow_code: bool,
 ) -> list[dict[str, Any]]:
     """The loop of :func:`train`, top to bottom; ``out`` prints nothing on DDP ranks other than 0."""
     file = spec.document.file
@@ -113,7 +115,15 @@ def _train(
     random.seed(config.seed)
     np.random.seed(config.seed % 2**32)
     torch.manual_seed(config.seed)
-    data = load_data(config, spec.input, report.output[1:], file=file, base_dir=base_dir, say=out.say)
+    data = load_data(
+        config,
+        spec.input,
+        report.output[1:],
+        file=file,
+        doc=spec.document,
+        base_dir=base_dir,
+        allow_code=allow_code,
+    )
     shared = f" x {par.world_size} ranks" if par.distributed else ""
     out.say(f"data: {data.description}; device: {device}{shared}; {plan.describe()}")
     n_out = report.output[-1] if len(report.output) == 2 else None
