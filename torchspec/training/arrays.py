@@ -110,9 +110,8 @@ def _npy_header(f: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtyp
             shape, fortran, dtype = fmt.read_array_header_2_0(f, max_header_size=MAX_HEADER)  # type: ignore[no-untyped-call]
         else:
             raise ValueError(f"unsupported .npy format version {version}")
-    except (ValueError, EOFError, OSError, SyntaxError, zipfile.BadZipFile, zlib.error) as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArrayFileError(f"{name} is not a valid .npy array: {text}") from None
+    except (ValueError, EOFError, SyntaxError) as exc:  # a zip member's CRC errors go to _npz
+        raise ArrayFileError(f"{name} is not a valid .npy array: {_first_line(exc)}") from None
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise ArrayFileError(
             f"{name} holds {dtype} values (Python objects or records), not plain numbers; "
@@ -186,6 +185,11 @@ def _npz(path: str, key: str | None, what: str) -> np.ndarray[Any, Any]:
     return raw.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 _BLOCKED = re.compile(r"GLOBAL ([\w.]+)")
 
 
@@ -205,15 +209,15 @@ def _pt(path: str, key: str | None, what: str) -> Any:
             loaded = torch.load(path, map_location="cpu", weights_only=True)  # the legacy format
     except pickle.UnpicklingError as exc:
         found = _BLOCKED.search(str(exc))
-        what_code = f" ({found.group(1)})" if found else ""
+        if found is None:  # not a blocked global: a corrupt or foreign file
+            raise ArrayFileError(f"{name} is not a readable .pt file: {_first_line(exc)}") from None
         raise ArrayFileError(
-            f"{name} refers to Python code{what_code}, which loading with weights_only refuses: "
+            f"{name} refers to Python code ({found.group(1)}), which loading with weights_only refuses: "
             "a data file holds only tensors. Do not load it with weights_only=False unless you "
             "wrote it yourself; save plain tensors (torch.save({'x': x, 'y': y}, path))"
         ) from None
     except Exception as exc:  # corrupt archives raise RuntimeError, OSError, EOFError, ...
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArrayFileError(f"{name} is not a readable .pt file: {text}") from None
+        raise ArrayFileError(f"{name} is not a readable .pt file: {_first_line(exc)}") from None
     if isinstance(loaded, dict) and key is not None:
         if key not in loaded:
             raise ArrayFileError(f"{path} has no entry '{key}' (it has: {', '.join(map(str, loaded))})")

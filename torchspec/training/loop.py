@@ -254,6 +254,7 @@ def _train(
 
     # the command that resumes this very run: the same file and the same --set arguments
     sets = [f"--set {shlex.quote(arg)}" for arg in dict.fromkeys(spec.document.overrides.values())]
+    sets += ["--allow-code"] if allow_code else []  # the consent the run was started with
     resume_command = " ".join(
         ["torchspec train", shlex.quote(file) if os.path.isfile(file) else "SPEC", *sets, "--resume auto"]
     )
