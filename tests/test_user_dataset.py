@@ -39,7 +39,9 @@ CASES = {
     "exit_3": (HEAD + "sys.exit(3)  # HERE\n", "called sys.exit(3)"),
     "init_raises": (
         HEAD + "class Data(Dataset):\n    def __init__(self):\n"
-        "        raise ValueError('bad root')  # HERE\n",
+        "        raise ValueError('bad root')  # HERE\n"
+        "    def __len__(self):\n        return 40\n"
+        "    def __getitem__(self, i):\n        return torch.zeros(4), 0\n",
         "ValueError: bad root",
     ),
     "getitem_raises": (
