@@ -190,6 +190,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _reason(exc: BaseException) -> str:
+    """torch's reason, without its advice to retry with weights_only=False (never, for a stranger's
+    file): the first paragraph of the message that does not mention weights_only."""
+    for paragraph in re.split(r"\n\s*\n", str(exc)):
+        text = paragraph.strip()
+        if text and "weights_only" not in text and not text.startswith("Check the documentation"):
+            return text.splitlines()[0]
+    return f"{type(exc).__name__} while unpickling (corrupt data)"
+
+
 _BLOCKED = re.compile(r"GLOBAL ([\w.]+)")
 
 
@@ -210,14 +220,14 @@ def _pt(path: str, key: str | None, what: str) -> Any:
     except pickle.UnpicklingError as exc:
         found = _BLOCKED.search(str(exc))
         if found is None:  # not a blocked global: a corrupt or foreign file
-            raise ArrayFileError(f"{name} is not a readable .pt file: {_first_line(exc)}") from None
+            raise ArrayFileError(f"{name} is not a readable .pt file: {_reason(exc)}") from None
         raise ArrayFileError(
             f"{name} refers to Python code ({found.group(1)}), which loading with weights_only refuses: "
             "a data file holds only tensors. Do not load it with weights_only=False unless you "
             "wrote it yourself; save plain tensors (torch.save({'x': x, 'y': y}, path))"
         ) from None
     except Exception as exc:  # corrupt archives raise RuntimeError, OSError, EOFError, ...
-        raise ArrayFileError(f"{name} is not a readable .pt file: {_first_line(exc)}") from None
+        raise ArrayFileError(f"{name} is not a readable .pt file: {_reason(exc)}") from None
     if isinstance(loaded, dict) and key is not None:
         if key not in loaded:
             raise ArrayFileError(f"{path} has no entry '{key}' (it has: {', '.join(map(str, loaded))})")

@@ -45,7 +45,6 @@ def load_data(
     file: str,
     doc: Document | None = None,
     base_dir: str | None = None,
-    say: Any = print,
     allow_code: bool = False,
 ) -> Data:
     """Build the train and validation datasets; failures are SpecErrors at train.data's line.

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "DTypeError", "dtype_problem", "input_values", "target_values"]
+__all__ = ["INT64_MAX", "DTypeError", "dtype_problem", "input_values", "largest", "target_values"]
 
 INT64_MAX = 2**63 - 1
 _NAMES = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "Python objects", "M": "dates",
@@ -81,13 +81,19 @@ def target_values(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if kind == "f":
             return value.astype(np.float32)
-        if name == "uint64" and value.size and int(value.max()) > INT64_MAX:
-            raise DTypeError(f"a uint64 label of {int(value.max())}, above int64's maximum {INT64_MAX}")
+        if name == "uint64" and value.size and largest(value) > INT64_MAX:
+            raise DTypeError(f"a uint64 label of {largest(value)}, above int64's maximum {INT64_MAX}")
         return value.astype(np.int64)
     import torch
 
     if kind == "f":
         return value.to(torch.float32)
-    if name == "uint64" and value.numel() and int(value.max()) > INT64_MAX:
-        raise DTypeError(f"a uint64 label of {int(value.max())}, above int64's maximum {INT64_MAX}")
+    if name == "uint64" and value.numel() and largest(value) > INT64_MAX:
+        raise DTypeError(f"a uint64 label of {largest(value)}, above int64's maximum {INT64_MAX}")
     return value.to(torch.int64)
+
+
+def largest(values: Any) -> int:
+    """The largest of integer ``values`` (an array or a tensor; torch has no max for uint64)."""
+    array = values.numpy() if hasattr(values, "numpy") and not isinstance(values, np.ndarray) else values
+    return int(np.max(array))

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from torchspec.training import config as C
 from torchspec.training.arrays import ArrayFileError, open_array
-from torchspec.training.dtypes import INT64_MAX, input_values, target_values
+from torchspec.training.dtypes import INT64_MAX, input_values, largest, target_values
 
 __all__ = ["ArrayDataset", "SourceError", "builtin_source", "synthetic_motion"]
 
@@ -120,9 +120,9 @@ def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
     else:
         targets = _open(inputs_path, cfg.targets_key, "targets", "inputs")
     field = "targets" if cfg.targets is not None else "inputs"
-    if str(targets.dtype).endswith("uint64") and len(targets) and int(targets.max()) > INT64_MAX:
+    if str(targets.dtype).endswith("uint64") and len(targets) and largest(targets) > INT64_MAX:
         raise SourceError(
-            f"the targets hold a uint64 label of {int(targets.max())}, above int64's maximum {INT64_MAX}",
+            f"the targets hold a uint64 label of {largest(targets)}, above int64's maximum {INT64_MAX}",
             field,
             ["class labels are 0 .. classes-1: save them as int64"],
         )
