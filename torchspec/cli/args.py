@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["add_set_argument", "int_at_least", "positive_int"]
+__all__ = ["add_allow_code_argument", "add_set_argument", "int_at_least", "positive_int"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -35,4 +35,15 @@ def add_set_argument(parser: argparse.ArgumentParser, example: str = "train.epoc
         default=[],
         metavar="KEY=VALUE",
         help=f"override a spec value by dotted path, e.g. --set {example} (repeatable)",
+    )
+
+
+def add_allow_code_argument(parser: argparse.ArgumentParser) -> None:
+    """``--allow-code``: consent to import the module a ``python`` data source names. Only the
+    command line gives it: no spec key or ``--set`` can."""
+    parser.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="allow importing the user code a `source: python` data source names (it is named on "
+        "stderr first); without it such a spec is refused",
     )

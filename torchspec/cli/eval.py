@@ -7,7 +7,7 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from torchspec.cli.args import add_set_argument
+    from torchspec.cli.args import add_allow_code_argument, add_set_argument
 
     parser = subparsers.add_parser(
         "eval",
@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="skip the digest check of a .safetensors file written elsewhere "
         "(checkpoint CRCs are always checked)",
     )
+    add_allow_code_argument(parser)
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -39,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
     quiet = args.format == "json"
     say = (lambda _: None) if quiet else print
-    result = evaluate_checkpoint(path, args.checkpoint, overrides, say=say, verify=not args.no_verify)
+    result = evaluate_checkpoint(
+        path, args.checkpoint, overrides, say=say, verify=not args.no_verify, allow_code=args.allow_code
+    )
     if args.format == "json":
         print(json.dumps(result))
         return 0

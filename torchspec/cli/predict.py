@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from torchspec.cli.args import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -25,6 +27,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="skip the digest check of a .safetensors file written elsewhere "
         "(checkpoint CRCs are always checked)",
     )
+    parser.add_argument(
+        "--batch",
+        type=positive_int,
+        default=256,
+        metavar="N",
+        help="samples per forward pass (default 256); the input is read N samples at a time",
+    )
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -33,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("--top must be >= 1")
     from torchspec.training.inference import predict
 
-    result = predict(args.model, args.input, device=args.device, verify=not args.no_verify)
+    result = predict(args.model, args.input, device=args.device, batch=args.batch, verify=not args.no_verify)
     rows: list[dict[str, Any]] = []
     for index in range(result.outputs.shape[0]):
         if result.probabilities is not None:

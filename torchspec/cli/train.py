@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from torchspec.cli.args import add_set_argument
+from torchspec.cli.args import add_allow_code_argument, add_set_argument
 
 DEFAULT_SPEC = "torchspec.yaml"
 
@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="start afresh in an output_dir that holds a run, removing that run's files first",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary and errors")
+    add_allow_code_argument(parser)
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -55,7 +56,14 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         overrides.append(f"train.device={args.device}")
     try:
-        train(path, overrides, resume=args.resume, quiet=args.quiet, overwrite=args.overwrite)
+        train(
+            path,
+            overrides,
+            resume=args.resume,
+            quiet=args.quiet,
+            overwrite=args.overwrite,
+            allow_code=args.allow_code,
+        )
     except Interrupted as stop:
         sys.stderr.write(f"{stop}\n")
         return stop.code

@@ -1,13 +1,15 @@
-"""Data sources for training: built-in synthetic data, bundled digits, the user's files or code.
+"""Data for training: the sources (:mod:`.sources`, :mod:`.usercode`) as train and validation
+datasets, and the loaders.
 
 Every source becomes a map-style ``Dataset`` of ``(input, target)`` pairs. The loaders use
 :class:`EpochSampler`, whose order for an epoch depends only on ``(seed, epoch)``, so a run resumed
 mid-epoch can skip exactly the batches already done and see the same data as an uninterrupted one.
+Every failure is a SpecError at the line of the source in the spec (or at its ``--set`` argument),
+or, for a mistake in the user's own dataset code, at their file and line.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import random
 from collections.abc import Iterator, Sequence
@@ -18,8 +20,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 
-from torchspec.errors import SpecError
+from torchspec.errors import Problem, SpecError
+from torchspec.source import Document, Path
 from torchspec.training import config as C
+from torchspec.training.sources import ArrayDataset, SourceError, builtin_source, synthetic_motion
+from torchspec.training.usercode import UserDataError, load_python, refuse_without_consent
 
 __all__ = ["Data", "EpochSampler", "load_data", "make_loader", "synthetic_motion"]
 
@@ -32,220 +37,49 @@ class Data:
     description: str
 
 
-def synthetic_motion(
-    shape: Sequence[int], samples: int, classes: int = 4, noise: float = 0.3, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clips ``(N, C, T, H, W)`` of a bright square moving in one of ``classes`` directions.
-
-    The label is the direction (class k: angle 2*pi*k/classes). The start position is random, so
-    no single frame tells the direction: only the motion across frames does.
-    """
-    if len(shape) != 4:
-        raise ValueError(f"synthetic-motion makes clips (C, T, H, W); the spec's input is {list(shape)}")
-    c, t, h, w = shape
-    rng = np.random.default_rng(seed)
-    size = max(2, min(h, w) // 6)  # side of the square
-    labels = rng.integers(0, classes, samples)
-    angle = 2 * np.pi * labels / classes
-    # Speed so the whole path fits on screen: between 50% and 100% of the room left by the square.
-    room = (min(h, w) - size) / max(t - 1, 1)
-    speed = rng.uniform(0.5, 1.0, samples) * room * 0.5
-    dy, dx = np.sin(angle) * speed, np.cos(angle) * speed  # pixels per frame, (N,)
-    span_y, span_x = dy * (t - 1), dx * (t - 1)  # total displacement, (N,)
-    # Start anywhere the square stays inside the frame for the whole clip.
-    lo_y, hi_y = np.maximum(0, -span_y), (h - size) - np.maximum(0, span_y)
-    lo_x, hi_x = np.maximum(0, -span_x), (w - size) - np.maximum(0, span_x)
-    y0 = lo_y + rng.uniform(0, 1, samples) * (hi_y - lo_y)
-    x0 = lo_x + rng.uniform(0, 1, samples) * (hi_x - lo_x)
-    steps = np.arange(t)
-    top = np.rint(y0[:, None] + dy[:, None] * steps)  # (N, T): the square's row in each frame
-    left = np.rint(x0[:, None] + dx[:, None] * steps)  # (N, T)
-    rows, cols = np.arange(h), np.arange(w)
-    in_rows = (rows >= top[..., None]) & (rows < top[..., None] + size)  # (N, T, H)
-    in_cols = (cols >= left[..., None]) & (cols < left[..., None] + size)  # (N, T, W)
-    square = in_rows[..., :, None] & in_cols[..., None, :]  # (N, T, H, W)
-    brightness = rng.uniform(0.6, 1.0, (samples, 1, 1, 1)).astype(np.float32)
-    clips = square[:, None].astype(np.float32) * brightness[:, None]  # (N, 1, T, H, W)
-    clips = np.repeat(clips, c, axis=1)  # (N, C, T, H, W): the same square in every channel
-    clips += rng.standard_normal(clips.shape, dtype=np.float32) * np.float32(noise)
-    return torch.from_numpy(clips), torch.from_numpy(labels.astype(np.int64))
-
-
-class ArrayDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Samples from arrays that may be memory-mapped: each item is copied out when asked for."""
-
-    def __init__(self, inputs: Any, targets: Any) -> None:
-        if len(inputs) != len(targets):
-            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
-        self.inputs, self.targets = inputs, targets
-
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return _tensor(self.inputs[index]), _tensor(self.targets[index])
-
-
-def _tensor(value: Any) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value
-    array = np.array(value)  # a copy: memory-mapped rows become writable, owned memory
-    if array.dtype == np.float64:
-        array = array.astype(np.float32)
-    return torch.from_numpy(array)
-
-
-def _path(name: str, base_dir: str | None) -> str:
-    path = os.path.expanduser(name)
-    if not os.path.isabs(path) and base_dir:
-        path = os.path.join(base_dir, path)
-    return path
-
-
-def _load_array(path: str, key: str | None, what: str) -> Any:
-    ext = os.path.splitext(path)[1].lower()
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} file {path} does not exist")
-    if ext == ".npy":
-        return np.load(path, mmap_mode="r", allow_pickle=False)  # memory-mapped: bigger than RAM is fine
-    if ext == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            if key not in archive:
-                raise KeyError(f"{path} has no array '{key}' (it has: {', '.join(archive.files)})")
-            return archive[key]
-    if ext == ".pt":
-        loaded = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
-        if isinstance(loaded, dict):
-            if key not in loaded:
-                raise KeyError(f"{path} has no entry '{key}' (it has: {', '.join(map(str, loaded))})")
-            return loaded[key]
-        return loaded
-    raise ValueError(f"{what} file {path}: use .npz, .npy or .pt")
-
-
-def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
-    inputs_path = _path(cfg.inputs, base_dir)
-    if cfg.targets is None and inputs_path.endswith(".npy"):
-        raise ValueError("a .npy file holds one array: give the targets as `targets: FILE`")
-    inputs = _load_array(inputs_path, cfg.inputs_key, "inputs")
-    if cfg.targets is not None:
-        targets = _load_array(_path(cfg.targets, base_dir), cfg.targets_key, "targets")
-    else:
-        targets = _load_array(inputs_path, cfg.targets_key, "targets")
-    for array, what, name in (
-        (inputs, "inputs", inputs_path),
-        (targets, "targets", cfg.targets or inputs_path),
-    ):
-        dtype = getattr(array, "dtype", None)
-        if isinstance(dtype, np.dtype) and dtype.kind not in "biuf":
-            raise TypeError(
-                f"the {what} in {name} are {dtype} values, not real numbers or bools: "
-                "save numeric arrays (e.g. labels as int64, features as float32)"
-            )
-    return ArrayDataset(inputs, targets)
-
-
-def _digits() -> tuple[Dataset[Any], int]:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise ImportError("the digits source needs scikit-learn: pip install 'torchspec[digits]'") from None
-    bunch = load_digits()
-    images = torch.from_numpy((bunch.images / 16.0).astype(np.float32)).unsqueeze(1)  # (N, 1, 8, 8)
-    return TensorDataset(images, torch.from_numpy(bunch.target.astype(np.int64))), 10
-
-
-def _torchvision(cfg: C.Torchvision) -> Dataset[Any]:
-    try:
-        import torchvision
-        from torchvision import transforms
-    except ImportError:
-        raise ImportError(
-            "the torchvision source needs torchvision: pip install 'torchspec[vision]'"
-        ) from None
-    steps: list[Any] = [getattr(transforms, name)() for name in cfg.transform if name != "Normalize"]
-    if "Normalize" in cfg.transform:
-        steps.append(transforms.Normalize((0.5,), (0.5,)))
-    transform = transforms.Compose(steps)
-    factory = getattr(torchvision.datasets, cfg.name, None)
-    if factory is None:
-        raise ValueError(f"torchvision.datasets has no dataset '{cfg.name}'")
-    if cfg.name in ("ImageFolder", "DatasetFolder"):
-        return factory(cfg.root, transform=transform)  # type: ignore[no-any-return]
-    return factory(cfg.root, train=cfg.train, download=cfg.download, transform=transform)  # type: ignore[no-any-return]
-
-
-def _python(cfg: C.PythonData, say: Any) -> Dataset[Any]:
-    module_name, _, class_name = cfg.target.partition(":")
-    say(f"importing user code: module {module_name} (train data source {cfg.target})")
-    module = importlib.import_module(module_name)
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        raise AttributeError(f"module {module_name} has no attribute {class_name}")
-    dataset = cls(**cfg.args)
-    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-        raise TypeError(f"{cfg.target} is not a map-style dataset (it needs __len__ and __getitem__)")
-    return dataset  # type: ignore[no-any-return]
-
-
-def _source(
-    cfg: Any,
-    input_shape: Sequence[int],
-    output_shape: Sequence[int],
-    seed: int,
-    base_dir: str | None,
-    say: Any,
-) -> tuple[Dataset[Any], int | None]:
-    if isinstance(cfg, C.SyntheticMotion):
-        x, y = synthetic_motion(input_shape, cfg.samples, cfg.classes, cfg.noise, _seed(cfg.seed, seed))
-        return TensorDataset(x, y), cfg.classes
-    if isinstance(cfg, C.RandomData):
-        gen = torch.Generator().manual_seed(_seed(cfg.seed, seed))
-        x = torch.randn((cfg.samples, *input_shape), generator=gen) * cfg.scale
-        if cfg.task == "regression":
-            return TensorDataset(x, torch.randn((cfg.samples, *output_shape), generator=gen)), None
-        return TensorDataset(x, torch.randint(0, cfg.classes, (cfg.samples,), generator=gen)), cfg.classes
-    if isinstance(cfg, C.Digits):
-        return _digits()
-    if isinstance(cfg, C.Tensors):
-        return _tensors(cfg, base_dir), None
-    if isinstance(cfg, C.Torchvision):
-        return _torchvision(cfg), None
-    if isinstance(cfg, C.PythonData):
-        return _python(cfg, say), None
-    raise TypeError(f"unknown data source {cfg!r}")
-
-
-def _seed(own: int | None, default: int) -> int:
-    return default if own is None else own
-
-
 def load_data(
     config: C.TrainConfig,
     input_shape: Sequence[int],
     output_shape: Sequence[int],
     *,
     file: str,
+    doc: Document | None = None,
     base_dir: str | None = None,
-    say: Any = print,
+    allow_code: bool = False,
 ) -> Data:
-    """Build the train and validation datasets; failures are SpecErrors pointing at train.data."""
+    """Build the train and validation datasets; failures are SpecErrors at train.data's line.
+
+    ``doc`` is the spec as resolved (with the paths ``--set`` gave: errors about them name the
+    ``--set`` argument instead of the file's line); without it ``file`` is read again for positions.
+    ``allow_code``: the user's consent (``--allow-code``) to import a ``python`` source's module.
+    """
+    where = _locator(file, doc)
 
     def located(key: str, cfg: Any) -> tuple[Dataset[Any], int | None]:
+        path: Path = ("train", key)
         try:
-            return _source(cfg, input_shape, output_shape, config.seed, base_dir, say)
+            if isinstance(cfg, C.PythonData):
+                at = where((*path, "target"), "")
+                if not allow_code:
+                    raise SpecError([refuse_without_consent(cfg.target, at)])
+                return load_python(cfg.target, cfg.args, at), None
+            return builtin_source(cfg, input_shape, output_shape, config.seed, base_dir)
+        except UserDataError as exc:
+            raise SpecError([exc.problem()]) from None
+        except SourceError as exc:
+            target = (*path, exc.key) if exc.key else path
+            raise SpecError([where(target, f"train.{key} ({cfg.source}): {exc}", exc.hints)]) from None
         except (ImportError, OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
-            message = f"train.{key} ({cfg.source}): {exc}"
-            raise SpecError.single(file, message) from None
+            raise SpecError([where(path, f"train.{key} ({cfg.source}): {exc}")]) from None
 
     train, classes = located("data", config.data)
     val: Dataset[Any] | None = None
     if classes is None:  # sources that know their classes are checked against the model by the loop
-        _check_labels(config, output_shape, train, "train.data", file)
+        _check_labels(config, output_shape, train, "train.data", where)
     if config.val is not None:
         val = located("val", config.val)[0]
         if classes is None:
-            _check_labels(config, output_shape, val, "train.val", file)
+            _check_labels(config, output_shape, val, "train.val", where)
     elif config.val_fraction > 0:
         # A fixed split: the first val_fraction of a permutation seeded by train.seed.
         # At least one validation sample, but never all of them: training needs some too.
@@ -267,13 +101,13 @@ def load_data(
             hints = [
                 f"lower train.batch_size to at most {n_train}, set train.drop_last: false, or add samples"
             ]
-            raise SpecError([_problem(file, ("train", "drop_last"), message, hints)])
+            raise SpecError([where(("train", "drop_last"), message, hints)])
         message = (
             f"no training steps: train.data ({config.data.source}) gives {split}"
             f" (batch_size {config.batch_size})"
         )
         hints = ["give train.data more samples (at least 2 with a validation split)"]
-        raise SpecError([_problem(file, ("train", "data"), message, hints)])
+        raise SpecError([where(("train", "data"), message, hints)])
     text = f"{config.data.source}: {n_train} train / {n_val_} val samples"
     return Data(train, val, classes, text)
 
@@ -288,7 +122,7 @@ def _in_memory_targets(dataset: Dataset[Any]) -> Any:
 
 
 def _check_labels(
-    config: C.TrainConfig, output_shape: Sequence[int], dataset: Dataset[Any], key: str, file: str
+    config: C.TrainConfig, output_shape: Sequence[int], dataset: Dataset[Any], key: str, where: Any
 ) -> None:
     """For classification losses, every label of an in-memory dataset in [0, classes)."""
     from torchspec.training.parts import label_range_problem
@@ -309,20 +143,26 @@ def _check_labels(
         config.loss.type, tuple(output_shape), int(labels.min()), int(labels.max()), key
     )
     if found is not None:
-        raise SpecError([_problem(file, ("train", "loss"), found[0], found[1])])
+        raise SpecError([where(("train", "loss"), found[0], found[1])])
 
 
-def _problem(file: str, path: tuple[str, ...], message: str, hints: Sequence[str] = ()) -> Any:
-    """A problem located at ``path`` in the spec file when it can be read, else at the file."""
-    from torchspec.errors import Problem
-    from torchspec.source import load_document
+def _locator(file: str, doc: Document | None) -> Any:
+    """``where(path, message, hints) -> Problem``: at ``path`` in the spec (or its --set argument)
+    when the spec's positions are known, else at the file."""
+    if doc is None and os.path.isfile(file):
+        from torchspec.source import load_document
 
-    if os.path.isfile(file):
         try:
-            return load_document(file).problem(path, message, hints)
+            doc = load_document(file)
         except SpecError:
-            pass
-    return Problem(file, 0, 0, message, tuple(hints))
+            doc = None
+
+    def where(path: Path, message: str, hints: Sequence[str] = ()) -> Problem:
+        if doc is not None and (doc.text or doc.value_pos or doc.override_of(path)):
+            return doc.problem(path, message, hints)
+        return Problem(file, 0, 0, message, tuple(hints))
+
+    return where
 
 
 class EpochSampler(Sampler[int]):
@@ -376,6 +216,22 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(torch.initial_seed())
 
 
+class _Loader(DataLoader[Any]):
+    """A DataLoader whose mistakes in the user's dataset (raised in this process or in a worker)
+    end as located SpecErrors, not tracebacks."""
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        batches = super().__iter__()
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except UserDataError as exc:
+                raise SpecError([exc.problem()]) from None
+            yield batch
+
+
 def make_loader(
     dataset: Dataset[Any],
     config: C.TrainConfig,
@@ -389,7 +245,7 @@ def make_loader(
     size = len(dataset)  # type: ignore[arg-type]
     sampler = EpochSampler(size, config.shuffle and train, config.seed, rank, world_size)
     workers = config.num_workers
-    loader = DataLoader(
+    loader = _Loader(
         dataset,
         batch_size=config.batch_size,
         sampler=sampler,

@@ -16,13 +16,17 @@ from torchspec.builder import build_from_report, check_memory
 from torchspec.errors import SpecError
 from torchspec.infer import infer_shapes
 from torchspec.spec import Spec
+from torchspec.training.arrays import ArrayFileError, open_array
 from torchspec.training.checkpoint import FOREIGN_CHECKPOINT_HINTS, load_state_checked
 from torchspec.training.data import load_data, make_loader
+from torchspec.training.dtypes import DTypeError, input_values
 from torchspec.training.objects import make_loss
 from torchspec.training.parts import evaluate, load_weights, pick_device
 from torchspec.training.validate import resolve_spec
 
-__all__ = ["Prediction", "evaluate_checkpoint", "load_input", "predict"]
+__all__ = ["DEFAULT_BATCH", "Prediction", "evaluate_checkpoint", "load_input", "open_input", "predict"]
+
+DEFAULT_BATCH = 256  # samples per forward pass in predict
 
 
 def evaluate_checkpoint(
@@ -32,12 +36,14 @@ def evaluate_checkpoint(
     *,
     say: Any = print,
     verify: bool = True,
+    allow_code: bool = False,
 ) -> dict[str, Any]:
     """Loss and accuracy of the weights in ``checkpoint`` on the spec's validation data.
 
     The weights are verified as :func:`~torchspec.training.parts.load_weights` says (``verify=False``
     skips a .safetensors digest) and compared with the spec's analytic state before the model is
     built; a non-finite loss is an error naming the checkpoint, never a printed ``nan``.
+    ``allow_code``: consent to import the module a ``python`` data source names (``--allow-code``).
     """
     spec, config = resolve_spec(spec, overrides)
     file = spec.document.file
@@ -52,7 +58,15 @@ def evaluate_checkpoint(
     load_state_checked(model, state, checkpoint, hints=FOREIGN_CHECKPOINT_HINTS)
     model.to(device)
     output_shape = tuple(report.output[1:])
-    data = load_data(config, spec.input, output_shape, file=file, base_dir=base_dir, say=say)
+    data = load_data(
+        config,
+        spec.input,
+        output_shape,
+        file=file,
+        doc=spec.document,
+        base_dir=base_dir,
+        allow_code=allow_code,
+    )
     split, dataset = ("val", data.val) if data.val is not None else ("train", data.train)
     if data.val is None:
         say("no validation data (val_fraction: 0 and no train.val): evaluating on the training data")
@@ -69,35 +83,43 @@ def evaluate_checkpoint(
     return {"split": split, "samples": len(dataset), "loss": loss, "accuracy": accuracy}  # type: ignore[arg-type]
 
 
-def load_input(path: str) -> torch.Tensor:
-    """A .npy or .pt (weights_only) array: one sample or a batch."""
+def open_input(path: str) -> Any:
+    """The array in a .npy (memory-mapped) or .pt (weights_only, memory-mapped) file, checked as a
+    file from a stranger may need (see :mod:`.arrays`): nothing is read into memory yet."""
     ext = os.path.splitext(path)[1].lower()
-    if not os.path.isfile(path):
-        raise SpecError.single(path, f"input file {path} does not exist")
+    if ext not in (".npy", ".pt"):
+        raise SpecError.single(path, f"unsupported input file {path}: use .npy or .pt")
     try:
-        if ext == ".npy":
-            array = np.load(path, allow_pickle=False)
-            if array.dtype.kind not in "biuf":
-                raise SpecError.single(
-                    path,
-                    f"input {path} holds {array.dtype} values ({_kind(array.dtype)}), not real numbers",
-                    hints=["save a numeric (or bool) array, e.g. np.save(path, x.astype(np.float32))"],
-                )
-            return torch.from_numpy(np.ascontiguousarray(array))
-        if ext == ".pt":
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(loaded, torch.Tensor):
-                return loaded
-            raise ValueError(f"it holds a {type(loaded).__name__}, not a tensor")
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise SpecError.single(path, f"cannot read input {path}: {exc}") from None
-    raise SpecError.single(path, f"unsupported input file {path}: use .npy or .pt")
+        return open_array(path, None, "input")
+    except ArrayFileError as exc:
+        raise SpecError.single(path, str(exc), hints=_INPUT_HINTS) from None
 
 
-def _kind(dtype: np.dtype[Any]) -> str:
-    return {"U": "strings", "S": "bytes", "O": "objects", "c": "complex numbers", "M": "dates"}.get(
-        dtype.kind, dtype.kind
-    )
+def load_input(path: str) -> torch.Tensor:
+    """A .npy or .pt input as a float32 tensor, converted by the dtype rule (all of it, in memory)."""
+    return _batch(open_input(path), 0, None, path)
+
+
+_INPUT_HINTS = ["save one sample or a batch of real numbers: np.save(path, x.astype(np.float32))"]
+
+
+def _batch(x: Any, start: int, stop: int | None, path: str) -> torch.Tensor:
+    """Samples ``start:stop`` of ``x`` as float32 (the dtype rule), refused if any is not finite."""
+    rows = x[start:stop]
+    try:
+        t = input_values(rows if isinstance(rows, torch.Tensor) else torch.from_numpy(np.array(rows)))
+    except DTypeError as exc:
+        raise SpecError.single(path, f"{path} holds {exc}", hints=_INPUT_HINTS) from None
+    finite = torch.isfinite(t).reshape(t.shape[0], -1).all(dim=1)
+    if not bool(finite.all()):
+        first = start + int((~finite).nonzero()[0, 0])
+        raise SpecError.single(
+            path,
+            f"input sample {first} of {path} holds NaN or infinite values; the model's outputs "
+            "for it would be meaningless",
+            hints=["replace or drop the non-finite values (np.isfinite(x).all(axis=...))"],
+        )
+    return t
 
 
 @dataclass
@@ -110,11 +132,20 @@ def _shapes(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
     return {name: tuple(tensor.shape) for name, tensor in state.items()}
 
 
-def predict(model_path: str, input_path: str, *, device: str = "cpu", verify: bool = True) -> Prediction:
+def predict(
+    model_path: str,
+    input_path: str,
+    *,
+    device: str = "cpu",
+    batch: int = DEFAULT_BATCH,
+    verify: bool = True,
+) -> Prediction:
     """Run the model in ``model_path`` (.ckpt or .safetensors) on the sample or batch in ``input_path``.
 
     The file is verified and its tensors checked against its spec's analytic state before anything
-    is built (:func:`~torchspec.training.parts.load_weights`; ``verify=False`` skips a digest).
+    is built (:func:`~torchspec.training.parts.load_weights`; ``verify=False`` skips a digest). The
+    input is memory-mapped and run ``batch`` samples at a time, so memory stays bounded by the batch
+    and the outputs, whatever the file's size.
     """
     spec, state = load_weights(model_path, verify=verify)
     report = infer_shapes(spec)
@@ -123,18 +154,24 @@ def predict(model_path: str, input_path: str, *, device: str = "cpu", verify: bo
     load_state_checked(model, state, model_path, hints=FOREIGN_CHECKPOINT_HINTS)
     target = pick_device(device)
     model.to(target).eval()
-    x = load_input(input_path)
+    x = open_input(input_path)
     want = tuple(spec.input)
     if tuple(x.shape) == want:
-        x = x.unsqueeze(0)  # one sample: add the batch dimension
+        x = x[None]  # one sample: add the batch dimension (a view)
     if tuple(x.shape[1:]) != want:
         raise SpecError.single(
             input_path,
             f"the input has shape {list(x.shape)}, but the model takes {list(want)} "
             f"(one sample) or [N, {', '.join(map(str, want))}] (a batch)",
         )
+    if x.shape[0] == 0:
+        raise SpecError.single(input_path, f"the input {input_path} holds no samples (shape {list(x.shape)})")
+    outs = []
     with torch.no_grad():
-        out = model(x.to(target, torch.float32)).float().cpu()
+        for start in range(0, x.shape[0], batch):  # (batch, *input) -> (batch, *output)
+            rows = _batch(x, start, start + batch, input_path)
+            outs.append(model(rows.to(target)).float().cpu())
+    out = torch.cat(outs)
     last: str = getattr(spec.layers[-1], "type", "")
     probs = None
     if out.ndim == 2 and out.shape[1] > 1:

@@ -76,6 +76,7 @@ def train(
     quiet: bool = False,
     overwrite: bool = False,
     reporter: Reporter | None = None,
+    allow_code: bool = False,
 ) -> list[dict[str, Any]]:
     """Train a spec (path, mapping or Spec) as its ``train`` section says; returns the metrics history.
 
@@ -83,6 +84,7 @@ def train(
     ``"auto"`` (``output_dir/last.ckpt`` if it exists); ``overwrite`` replaces a finished run in
     ``output_dir`` (see :mod:`.rundir`). One dict per epoch, as in metrics.csv.
     Under ``parallel: ddp`` it joins torchrun's process group and leaves it when done.
+    ``allow_code``: consent to import the module a ``python`` data source names (``--allow-code``).
     """
     out = reporter or Reporter(quiet)
     spec, config = resolve_spec(spec, overrides)  # every config error, located, before any data
@@ -115,6 +117,7 @@ def train(
             resume,
             out if par.main else Reporter(silent=True),
             run or RunDir(output_dir),
+            allow_code,
         )
     finally:
         if run is not None:
@@ -132,6 +135,7 @@ def _train(
     resume: str | None,
     out: Reporter,
     run: RunDir,
+    allow_code: bool,
 ) -> list[dict[str, Any]]:
     """The loop of :func:`train`, top to bottom; ``out`` prints nothing on DDP ranks other than 0."""
     file = spec.document.file
@@ -142,7 +146,15 @@ def _train(
     random.seed(config.seed)
     np.random.seed(config.seed % 2**32)
     torch.manual_seed(config.seed)
-    data = load_data(config, spec.input, report.output[1:], file=file, base_dir=base_dir, say=out.say)
+    data = load_data(
+        config,
+        spec.input,
+        report.output[1:],
+        file=file,
+        doc=spec.document,
+        base_dir=base_dir,
+        allow_code=allow_code,
+    )
     shared = f" x {par.world_size} ranks" if par.distributed else ""
     out.say(f"data: {data.description}; device: {device}{shared}; {plan.describe()}")
     n_out = report.output[-1] if len(report.output) == 2 else None
@@ -272,6 +284,7 @@ def _train(
 
     # the command that resumes this very run: the same file and the same --set arguments
     sets = [f"--set {shlex.quote(arg)}" for arg in dict.fromkeys(spec.document.overrides.values())]
+    sets += ["--allow-code"] if allow_code else []  # the consent the run was started with
     resume_command = " ".join(
         ["torchspec train", shlex.quote(file) if os.path.isfile(file) else "SPEC", *sets, "--resume auto"]
     )
