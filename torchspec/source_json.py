@@ -11,8 +11,9 @@ from json.decoder import JSONDecodeError, scanstring  # type: ignore[attr-define
 from json.scanner import NUMBER_RE
 from typing import Any
 
+from torchspec import scalars
 from torchspec.errors import SpecError
-from torchspec.source import MAX_DEPTH, MAX_NODES, Document, Path, _int64, _line_starts, _offset_pos
+from torchspec.source import MAX_DEPTH, MAX_NODES, Document, Path, _line_starts, _offset_pos
 
 __all__ = ["JsonParser"]
 
@@ -69,11 +70,11 @@ class JsonParser:
         if not match or not match[0].isascii():
             raise self._fail(f"expected a value, found {self._found()}")
         self.i = match.end()
-        integer, frac, exp = match.groups()
-        if frac or exp:
-            return float(match[0])
-        number = None if len(integer.lstrip("-")) > 30 else int(integer)  # no int() of huge strings
-        return _int64(number, self.doc, pos, integer)
+        _, frac, exp = match.groups()
+        try:  # ints must fit int64, floats must be finite: JSON numbers read as YAML's do
+            return scalars.to_value(match[0], scalars.FLOAT if frac or exp else scalars.INT)
+        except scalars.OutOfRange as exc:
+            raise self.doc.error_at(pos, str(exc)) from None
 
     def _string(self) -> str:
         try:
