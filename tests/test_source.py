@@ -441,7 +441,7 @@ def test_yaml_tab_hint() -> None:
         ('{"a": "b\n"}', (1, 9), "invalid string: invalid control character"),
         ('{"a": "\\q"}', (1, 8), "invalid string: invalid \\escape"),
         ('{"a": "open', (1, 7), "invalid string: unterminated string"),
-        ('{"a": \u0661}', (1, 7), "expected a value, found '\u0661'"),
+        ('{"a": \u0661}', (1, 7), "expected a value, found '\u0661' (U+0661 ARABIC-INDIC DIGIT ONE)"),
     ],
 )
 def test_json_syntax_errors(text: str, pos: tuple[int, int], message: str) -> None:

@@ -21,6 +21,7 @@ import yaml
 
 from torchspec import scalars
 from torchspec.errors import Problem, SpecError
+from torchspec.lookalikes import char_name, lookalike_hints, odd_space
 
 __all__ = [
     "MAX_BYTES",
@@ -114,11 +115,13 @@ class Document:
     def problem(self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False) -> Problem:
         arg = self.override_of(path)
         if arg is not None:  # the value is on the command line, not in the file
-            return Problem(f"--set {arg}", 0, 0, message, tuple(hints))
+            return Problem(f"--set {arg}", 0, 0, message, (*lookalike_hints(message, None, 0), *hints))
         return self.problem_at(self.pos(path, key=key), message, hints)
 
     def problem_at(self, pos: Pos, message: str, hints: Sequence[str] = ()) -> Problem:
+        """A problem at ``pos``; a quoted name with look-alike characters gets them named first."""
         source = self.line_text(pos.line)
+        hints = (*lookalike_hints(message, source, pos.col), *hints)
         return Problem(self.file, pos.line, pos.col, message, tuple(hints), source)
 
     def error_at(self, pos: Pos, message: str, *hints: str) -> SpecError:
@@ -157,6 +160,7 @@ def parse_document(text: str | bytes, file: str = "<spec>", fmt: Format = "yaml"
     if isinstance(text, bytes):
         text = _decode(text, file, fmt)
     doc = Document(file, text.removeprefix("\ufeff"), None, {}, {}, fmt)
+    _refuse_odd_space(doc)
     if fmt == "json":
         from torchspec.source_json import JsonParser  # imports this module; YAML specs never load it
 
@@ -177,7 +181,27 @@ def parse_value(text: str, file: str) -> Any:
     An empty text is ``None``. Errors are located in ``file`` (e.g. ``--set KEY=VALUE``)."""
     if len(text) > MAX_BYTES:
         raise SpecError.single(file, f"the value is {len(text)} characters; the limit is {MAX_BYTES}")
-    return _YamlBuilder(Document(file, text, None, {}, {}, "yaml")).build()
+    doc = Document(file, text, None, {}, {}, "yaml")
+    _refuse_odd_space(doc)
+    return _YamlBuilder(doc).build()
+
+
+def _refuse_odd_space(doc: Document) -> None:
+    """A no-break (or other Unicode) space as indentation or separator: refused where it is."""
+    found = odd_space(doc.text, separators=doc.fmt == "yaml")
+    if found is not None:
+        offset, char = found
+        pos = _offset_pos(_line_starts(doc.text, doc.fmt), offset)
+        where = (
+            "indentation"
+            if not doc.text[doc.text.rfind("\n", 0, offset) + 1 : offset].strip()
+            else "a separator"
+        )
+        message = (
+            f"{char_name(char)} at column {pos.col} as {where}: {doc.fmt.upper()} reads only ASCII spaces"
+        )
+        hint = "replace it with a plain space (pasted text often holds no-break spaces)"
+        raise doc.error_at(pos, message, hint)
 
 
 def _decode(raw: bytes, file: str, fmt: Format) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from torchspec import scalars
 from torchspec.errors import SpecError
+from torchspec.lookalikes import char_name
 from torchspec.source import MAX_DEPTH, MAX_NODES, Document, Path, _line_starts, _offset_pos
 
 __all__ = ["JsonParser"]
@@ -45,7 +46,10 @@ class JsonParser:
         return self.text[self.i : self.i + 1]
 
     def _found(self) -> str:
-        return repr(self.text[self.i]) if self.i < len(self.text) else "end of file"
+        if self.i >= len(self.text):
+            return "end of file"
+        char = self.text[self.i]
+        return repr(char) if char.isascii() else f"{char!r} ({char_name(char)})"
 
     def _value(self, path: Path, depth: int) -> Any:
         char, start, text = self._skip(), self.i, self.text
