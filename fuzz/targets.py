@@ -61,6 +61,7 @@ def _spec(ext: str) -> Target:
 def set_args(data: bytes) -> None:
     """Lines: a ``--device`` value, then up to three ``--set`` arguments."""
     from torchspec.cli import make_parser
+    from torchspec.cli.args import device_problem
     from torchspec.training.validate import resolve_spec
 
     device, *args = data.decode("utf-8", "surrogateescape").split("\n")[:4]
@@ -71,6 +72,8 @@ def set_args(data: bytes) -> None:
         except SystemExit as stop:
             if stop.code != 2:
                 raise
+    if device_problem(device) is None:
+        args.append(f"train.device={device.strip()}")
     resolve_spec(TINY, args)
 
 

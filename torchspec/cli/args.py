@@ -10,7 +10,7 @@ __all__ = [
     "DEVICE_FORMS",
     "add_device_argument",
     "add_set_argument",
-    "device_name",
+    "device_problem",
     "int_at_least",
     "positive_int",
 ]
@@ -49,27 +49,26 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 positive_int = int_at_least(1)
 
 
-def device_name(text: str) -> str:
-    """An argparse type for ``--device``: ``auto`` (cuda > mps > cpu), ``cpu``, ``cuda``, ``cuda:N``
-    or ``mps``. A bad value is a usage error that names ``--device`` itself, never a
-    ``--set train.device=...`` the user did not type. Whether the device exists is checked later."""
+def device_problem(text: str) -> str | None:
+    """Why ``text`` is no ``--device`` value, or None: ``auto`` (cuda > mps > cpu), ``cpu``,
+    ``cuda``, ``cuda:N`` or ``mps``. The CLI reports it as ``argument --device: ...`` (exit 1, like
+    any other device error), never as a ``--set train.device=...`` the user did not type. Whether
+    the device exists is checked later."""
     allowed = ", ".join(DEVICE_FORMS[:-1]) + f" or {DEVICE_FORMS[-1]}"
     name = text.strip()
     if not name:
-        raise argparse.ArgumentTypeError(f"expected {allowed}, found an empty value")
+        return f"expected {allowed}, found an empty value"
     if not _DEVICE.fullmatch(name):
         hint = "; meta holds no data (shapes are verified on meta already)" if name == "meta" else ""
-        raise argparse.ArgumentTypeError(f"expected {allowed}, found {_shown(text)}{hint}")
-    return name
+        return f"expected {allowed}, found {_shown(text)}{hint}"
+    return None
 
 
 def add_device_argument(parser: argparse.ArgumentParser, *, default: str | None, what: str = "") -> None:
-    """``--device D`` validated by :func:`device_name` (``default=None``: the spec's train.device)."""
+    """``--device D``, checked by :func:`device_problem` (``default=None``: the spec's train.device)."""
     shown = f"default: {default}" if default else "default: train.device"
     forms = ", ".join(DEVICE_FORMS)
-    parser.add_argument(
-        "--device", type=device_name, default=default, metavar="D", help=f"{what}{forms} ({shown})"
-    )
+    parser.add_argument("--device", default=default, metavar="D", help=f"{what}{forms} ({shown})")
 
 
 def add_set_argument(parser: argparse.ArgumentParser, example: str = "train.epochs=1") -> None:
