@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing (atheris): only our own clear errors may come out of any reader.
 
 Each target of ``fuzz/targets.py`` runs under libFuzzer for a bounded time
-(``TORCHSPEC_FUZZ_SECONDS`` per target, default 10: about a minute for all of them), printing its
+(``TORCHSPEC_FUZZ_SECONDS`` per target, default 8: about a minute of fuzzing for all of them), printing its
 executions and coverage; a crash fails the test with the input saved (``-artifact_prefix``, in
 ``TORCHSPEC_FUZZ_ARTIFACTS`` or the test's tmp folder). Every crash ever found is kept in
 ``fuzz/crashes/TARGET/`` and replayed here, in process, as a regression test.
@@ -23,7 +23,7 @@ from torchspec.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 CRASHES = ROOT / "fuzz" / "crashes"
-SECONDS = int(os.environ.get("TORCHSPEC_FUZZ_SECONDS", "10"))
+SECONDS = int(os.environ.get("TORCHSPEC_FUZZ_SECONDS", "8"))
 # targets whose readers belong to other modules and still have known crashes (fuzz.targets.KNOWN)
 OPEN = {target: where for target, _kind, where in KNOWN}
 
