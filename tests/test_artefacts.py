@@ -281,6 +281,6 @@ def test_a_tiny_file_claiming_a_huge_model_costs_nothing(tmp_path: Path) -> None
 
 
 def test_a_model_that_does_not_fit_in_memory_is_refused(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("torchspec.memory.available_memory", lambda: 1000)
-    with pytest.raises(SpecError, match=r"would take .* of memory, but only 1.00 kB is available"):
+    monkeypatch.setattr("torchspec.memory.available_bytes", lambda device: 1000)
+    with pytest.raises(SpecError, match=r"would take .* of memory, but only 1000 B is available"):
         torchspec.load_model(run / "run" / "model.safetensors")

@@ -166,14 +166,13 @@ def test_json_syntax_error_trailing_comma(tmp_path: Path) -> None:
     assert problem.hints == ("JSON allows no comma after the last item",)
 
 
-def test_yaml_11_boolean_word(tmp_path: Path) -> None:
+def test_yaml_11_boolean_word_is_text(tmp_path: Path) -> None:
     text = HEAD + "  - type: Conv3d\n    out_channels: 4\n    kernel_size: no\n"
     path = write(tmp_path, text)
     problem = one(path)
     assert where(problem) == at(text, 6, "no")
     assert problem.message.startswith("Conv3d (layers[0]): kernel_size must be an int >= 1")
-    assert "found `no`, which YAML 1.1 reads as the boolean false" in problem.message
-    assert any("YAML 1.1 reads yes/no/on/off" in h for h in problem.hints)
+    assert problem.message.endswith("found string 'no'")
     check_format(problem, path)
 
 
@@ -181,9 +180,26 @@ def test_yaml_11_boolean_in_input(tmp_path: Path) -> None:
     text = "name: bad\ninput: [3, on]\nlayers: [ReLU]\n"
     problem = one(write(tmp_path, text))
     assert where(problem) == at(text, 2, "on")
-    assert "input[1] must be a positive int, found `on`, which YAML 1.1 reads as the boolean true" in (
-        problem.message
-    )
+    assert "input[1] must be a positive int, found string 'on'" in problem.message
+
+
+YAML_11_WORDS = [
+    (w, fix)
+    for words, fix in (("yes y on", "true"), ("no n off", "false"))
+    for word in words.split()
+    for w in (word, word.title(), word.upper())
+]
+
+
+@pytest.mark.parametrize(("word", "fix"), YAML_11_WORDS)
+def test_yaml_11_boolean_words_for_a_boolean_get_the_fix(tmp_path: Path, word: str, fix: str) -> None:
+    """YAML 1.2 has only true/false: a YAML 1.1 word where a boolean belongs gets the fix."""
+    text = HEAD + f"  - {{type: Linear, out_features: 2, bias: {word}}}\n"
+    problem = one(write(tmp_path, text))
+    assert where(problem) == at(text, 4, word + "}")
+    assert problem.message.endswith(f"bias must be true or false, found string '{word}'")
+    rule = "only true and false are booleans (torchspec reads YAML 1.2, not 1.1)"
+    assert problem.hints == (f"{rule}: `bias: {fix}`",)
 
 
 def test_huge_integer(tmp_path: Path) -> None:
@@ -562,10 +578,7 @@ def test_union_values_get_one_message(tmp_path: Path) -> None:
     found = problems(write(tmp_path, text))
     assert [where(p) for p in found] == [at(text, 4, "[1, 2"), at(text, 5, "yes")]
     assert found[0].message == "Upsample (layers[0]): size has 4 items; at most 3 are allowed"
-    assert found[1].message == (
-        "Upsample (layers[1]): size must be an int or a list, found `yes`, which YAML 1.1 reads as the "
-        "boolean true"
-    )
+    assert found[1].message == ("Upsample (layers[1]): size must be an int or a list, found string 'yes'")
 
 
 def test_rule_of_a_whole_layer(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torchspec import source
+from torchspec import scalars, source
 from torchspec.errors import SpecError
 from torchspec.source import MAX_BYTES, MAX_DEPTH, Document, Pos, load_document, parse_document
 
@@ -178,44 +178,92 @@ def test_aliases_are_expanded_as_independent_copies() -> None:
 # ----------------------------------------------------------------------------- scalars
 
 
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [
-        ("1", 1),
-        ("-12", -12),
-        ("1_000", 1000),
-        ("0x1F", 31),
-        ("0b101", 5),
-        ("0755", 493),  # YAML 1.1 octal
-        ("0o17", "0o17"),  # not an int in YAML 1.1 (what yaml.safe_load does too)
-        ("1:30", 90),  # YAML 1.1 base 60
-        ("9223372036854775807", 2**63 - 1),
-        ("-9223372036854775807", -(2**63 - 1)),
-        ("1.5", 1.5),
-        ("1.0e+3", 1000.0),
-        ("1e3", 1000.0),  # YAML 1.1 would keep it text; we read it as YAML 1.2 and JSON do
-        (".inf", float("inf")),
-        ("-.Inf", float("-inf")),
-        ("true", True),
-        ("Off", False),
-        ("yes", True),
-        ("~", None),
-        ("null", None),
-        ("", None),
-        ("2024-01-02", "2024-01-02"),  # timestamps stay text
-        ("'123'", "123"),
-        ('"true"', "true"),
-        ("!!str 5", "5"),
-        ("!!int '7'", 7),
-        ("!!float 1", 1.0),
-        ("!!bool yes", True),
-        ("!!null ''", None),
-        ("! 12", 12),  # PyYAML resolves the non-specific tag like a plain scalar
-    ],
-)
-def test_yaml_scalars(text: str, value: object) -> None:
+# Plain scalars read by the YAML 1.2 core schema (torchspec.scalars), the same in a spec file and
+# in a --set value: numbers as YAML 1.2 and JSON read them, never YAML 1.1's silent changes.
+YAML_1_2_SCALARS = [
+    ("1", 1),
+    ("-12", -12),
+    ("+7", 7),
+    ("010", 10),  # decimal in YAML 1.2 (YAML 1.1: octal 8)
+    ("0755", 755),
+    ("007", 7),
+    ("0o17", 15),  # octal is written 0o
+    ("0o10", 8),
+    ("0x1F", 31),
+    ("0xff", 255),
+    ("1:30", "1:30"),  # text (YAML 1.1: 90, base 60)
+    ("1:30:00", "1:30:00"),
+    ("1_000", "1_000"),  # text (YAML 1.1: 1000)
+    ("0b101", "0b101"),  # text (YAML 1.1: 5)
+    ("9223372036854775807", 2**63 - 1),
+    ("-9223372036854775807", -(2**63 - 1)),
+    ("0000000000000000000000000000000000000042", 42),  # leading zeros are not digits of size
+    ("1.5", 1.5),
+    ("1.", 1.0),
+    (".5", 0.5),
+    ("1.0e+3", 1000.0),
+    ("1e3", 1000.0),  # YAML 1.1: text
+    ("1e-3", 0.001),
+    ("-.5E1", -5.0),
+    ("1e", "1e"),
+    ("e5", "e5"),
+    (".inf", float("inf")),
+    ("-.Inf", float("-inf")),
+    ("+.INF", float("inf")),
+    ("true", True),
+    ("True", True),
+    ("FALSE", False),
+    ("yes", "yes"),  # YAML 1.1: true
+    ("Off", "Off"),  # YAML 1.1: false
+    ("on", "on"),
+    ("n", "n"),
+    ("~", None),
+    ("null", None),
+    ("NULL", None),
+    ("", None),
+    ("2024-01-02", "2024-01-02"),  # timestamps stay text
+    ("'123'", "123"),
+    ('"true"', "true"),
+    ("'010'", "010"),
+    ("!!str 5", "5"),
+    ("!!int '7'", 7),
+    ("!!int 010", 10),
+    ("!!float 1", 1.0),
+    ("!!bool true", True),
+    ("!!null ''", None),
+    ("! 12", "12"),  # the non-specific tag makes a string
+]
+
+
+@pytest.mark.parametrize(("text", "value"), YAML_1_2_SCALARS)
+def test_yaml_scalars_read_as_yaml_1_2_in_a_file(text: str, value: object) -> None:
     data = parse_document(f"v: {text}\n").data
     assert data["v"] == value and type(data["v"]) is type(value)
+    if text:
+        nested = parse_document(f"v: [{text}, {{k: {text}}}]\n").data["v"]  # flow context too
+        assert nested == [value, {"k": value}] and type(nested[0]) is type(value)
+
+
+@pytest.mark.parametrize(("text", "value"), YAML_1_2_SCALARS)
+def test_yaml_scalars_read_as_yaml_1_2_in_set(text: str, value: object) -> None:
+    from torchspec.training.overrides import parse_override
+
+    got = parse_override(f"train.x={text}").value
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [t for t, v in YAML_1_2_SCALARS if isinstance(v, (int, float)) and not isinstance(v, bool)],
+)
+def test_yaml_numbers_match_json_where_json_has_them(text: str) -> None:
+    """Every number JSON can write reads the same from YAML and from JSON."""
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        return  # not JSON syntax (0x1F, .5, +7, 010, .inf...)
+    assert parse_document(f"v: {text}\n").data["v"] == expected
+    assert parse_document(f'{{"v": {text}}}', fmt="json").data["v"] == expected
 
 
 def test_yaml_nan() -> None:
@@ -229,8 +277,10 @@ def test_yaml_nan() -> None:
         ("9223372036854775808", 4, "9223372036854775808"),
         ("-9223372036854775808", 4, "-9223372036854775808"),
         ("0x8000000000000000", 4, "0x8000000000000000"),
-        ("1" * 5000, 4, "11111111111111111111...1111111111"),
-        ("1" + ":59" * 20, 4, ""),
+        ("1" * 5000, 4, "11111111111111111111...1111111111 (5000 characters)"),
+        ("-" + "9" * 5000, 4, "(5001 characters)"),
+        ("0x" + "f" * 5000, 4, "(5002 characters)"),
+        ("0o" + "7" * 100, 4, "(102 characters)"),
         ("[1, 99999999999999999999999]", 8, "99999999999999999999999"),
     ],
 )
@@ -391,7 +441,7 @@ def test_yaml_tab_hint() -> None:
         ('{"a": "b\n"}', (1, 9), "invalid string: invalid control character"),
         ('{"a": "\\q"}', (1, 8), "invalid string: invalid \\escape"),
         ('{"a": "open', (1, 7), "invalid string: unterminated string"),
-        ('{"a": \u0661}', (1, 7), "expected a value, found '\u0661'"),
+        ('{"a": \u0661}', (1, 7), "expected a value, found '\u0661' (U+0661 ARABIC-INDIC DIGIT ONE)"),
     ],
 )
 def test_json_syntax_errors(text: str, pos: tuple[int, int], message: str) -> None:
@@ -433,7 +483,7 @@ def test_json_duplicate_keys() -> None:
     [
         ("name: x\n1: a\n", (2, 1), "keys must be strings, not integer", ("quote it: '1'",)),
         ("null: x\n", (1, 1), "keys must be strings, not null", ("quote it: 'null'",)),
-        ("on: push\n", (1, 1), "keys must be strings, not boolean", ("quote it: 'on'",)),
+        ("true: push\n", (1, 1), "keys must be strings, not boolean", ("quote it: 'true'",)),
         ("1.5: x\n", (1, 1), "keys must be strings, not number", ("quote it: '1.5'",)),
         ("[a]: b\n", (1, 1), "keys must be strings, not collections", ()),
         ("a: 1\n? {b: 2}\n: c\n", (2, 3), "keys must be strings, not collections", ()),
@@ -588,14 +638,18 @@ def test_pure_python_loader_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ----------------------------------------------------------------------------- properties
 
+_YAML_1_1 = yaml.resolver.Resolver()
 INT64 = st.integers(min_value=-(2**63 - 1), max_value=2**63 - 1)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 PRINTABLE = st.text(
     st.characters(min_codepoint=32, max_codepoint=126) | st.sampled_from("éüßλ中😀\n"), max_size=20
 ).filter(
-    # PyYAML's YAML 1.1 dumper leaves "1e3" unquoted, and we read a plain 1e3 as a number, as
-    # YAML 1.2 and JSON do (test_plain_exponent_numbers_are_floats_as_in_yaml_1_2_and_json)
-    lambda text: not source.EXPONENT_FLOAT.match(text)
+    # PyYAML's YAML 1.1 dumper leaves text plain that YAML 1.1 reads as text but YAML 1.2 (which
+    # we read) as a number ("1e3", "0o17"): such strings cannot round-trip through its dumper
+    lambda text: (
+        scalars.resolve(text) == scalars.STR
+        or _YAML_1_1.resolve(yaml.ScalarNode, text, (True, False)) != scalars.STR
+    )
 )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from torchspec.infer import infer_shapes
+from torchspec.memory import check_fits, run_estimate
 from torchspec.spec import Spec, load_spec
 
 __all__ = ["BenchResult", "Runner", "benchmark"]
@@ -104,6 +105,12 @@ class Runner:
         self.plan = plan_speed(resolved, config, report, self.device)
         self.config, self.report, self.mode = config, report, mode
         self.notes = list(self.plan.notices)
+        fits = run_estimate(
+            report, "infer" if mode == "infer" else "train", config.optimizer, self.plan.precision
+        )
+        hints = ("use a smaller --batch", "or a device with more memory (--device)")
+        what = f"bench --mode {mode} with batch {config.batch_size}"
+        check_fits(fits, str(self.device), what=what, where=resolved.document.file, hints=hints)
 
         self.model = build_from_report(report, seed=config.seed).to(self.device)
         self.net = apply_speed(self.model, self.plan, say=lambda _: None)

@@ -18,7 +18,7 @@ from torchspec.errors import SpecError
 from torchspec.fileio import atomic_path
 from torchspec.infer import LayerRow, ShapeReport, infer_shapes
 from torchspec.layers import Layer, Sequential
-from torchspec.memory import check_fits
+from torchspec.memory import check_size
 from torchspec.reading import open_regular
 from torchspec.safetensors_file import DIGEST_KEY, digest, parse
 from torchspec.spec import Spec
@@ -200,7 +200,7 @@ def read_safetensors(
 
 def check_memory(report: ShapeReport, file: str) -> None:
     """Refuse to build a model whose parameters would not fit in the memory available now."""
-    check_fits(report.param_bytes, f"building the model of {file} ({report.params:,} parameters)", file)
+    check_size(report.param_bytes, f"building the model of {file} ({report.params:,} parameters)", file)
 
 
 def load_model(

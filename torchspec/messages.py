@@ -1,8 +1,9 @@
 """The wording of located problems: one message and its hints per kind of pydantic error.
 
 :func:`torchspec.diagnose.problems_from_errors` parses and merges the errors; here each becomes
-"FIELD must be RULE, found WHAT" in the user's words, with hints for the likely fix (quoting YAML
-1.1's surprises such as ``no`` read as false) in the document's own format, YAML or JSON.
+"FIELD must be RULE, found WHAT" in the user's words, with hints for the likely fix in the
+document's own format, YAML or JSON (a YAML 1.1 boolean word such as ``no`` is text in the YAML 1.2
+torchspec reads: the hint says to write ``false``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,8 @@ from torchspec.layers.fields import INT64_MAX, describe
 __all__ = ["bad_layer", "missing_keys", "unknown_key", "value_problem"]
 
 _BUILTIN_KINDS = frozenset(typing.get_args(core_schema.ErrorType))
-_YAML_BOOL_WORDS = frozenset(
-    w for word in ("yes", "no", "on", "off") for w in (word, word.title(), word.upper())
-)
+# YAML 1.1's boolean words other than true/false: text in YAML 1.2 (torchspec.scalars)
+_YAML_11_BOOLS = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}
 _LAYER_EXAMPLES = {
     "yaml": "`- ReLU` or `- {type: Linear, out_features: 10}`",
     "json": '`"ReLU"` or `{"type": "Linear", "out_features": 10}`',
@@ -188,11 +188,7 @@ def bad_layer(doc: DocumentLike, e: _Err) -> tuple[Path, str, list[str]]:
 
 
 def _found_text(doc: DocumentLike, path: Path, found: Any) -> str:
-    """How the found value reads, quoting YAML 1.1's surprises (``no`` is false, empty is null)."""
-    if isinstance(found, bool) and _is_yaml(doc):
-        token = _token(doc, path)
-        if token in _YAML_BOOL_WORDS:
-            return f"`{token}`, which YAML 1.1 reads as the boolean {str(found).lower()}"
+    """How the found value reads, naming a surprise (an empty value is null)."""
     if found is None and _is_yaml(doc):
         token = _token(doc, path)
         if token == "":
@@ -204,11 +200,11 @@ def _hints_for_found(doc: DocumentLike, e: _Err, field: str) -> list[str]:
     found = e.found
     hints = []
     typed = e.kind in _NOUNS or e.kind in ("size", "union_type", "literal_error")
-    if isinstance(found, bool) and _is_yaml(doc) and typed and e.kind != "bool_type":
-        hints.append(
-            "YAML 1.1 reads yes/no/on/off/true/false (any case) as booleans; "
-            "quote the word for a string, or write a number"
-        )
+    if isinstance(found, bool) and typed and e.kind != "bool_type":
+        hints.append(f"{str(found).lower()} is a boolean; quote the word for a string, or write a number")
+    if isinstance(found, str) and found.lower() in _YAML_11_BOOLS and e.kind == "bool_type":
+        word = _kv(doc, field, _YAML_11_BOOLS[found.lower()])
+        hints.append(f"only true and false are booleans (torchspec reads YAML 1.2, not 1.1): {word}")
     if isinstance(found, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?", found.strip()):
         hints.append(f"remove the quotes to write a number: {_kv(doc, field, found.strip())}")
     if isinstance(found, (int, float)) and not isinstance(found, bool) and e.kind == "string_type":

@@ -17,7 +17,7 @@ import stat
 from typing import BinaryIO
 
 from torchspec.errors import SpecError
-from torchspec.memory import check_fits
+from torchspec.memory import check_size
 
 __all__ = ["describe_mode", "open_regular"]
 
@@ -84,7 +84,7 @@ def open_regular(
             )
         if info.st_size == 0:
             raise SpecError.single(file, f"{prefix}: it is empty (0 bytes)", hints=hints)
-        check_fits(info.st_size, f"reading {what} {file} ({info.st_size:,} bytes)", file)
+        check_size(info.st_size, f"reading {what} {file} ({info.st_size:,} bytes)", file)
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~getattr(os, "O_NONBLOCK", 0))
         return os.fdopen(fd, "rb"), info.st_size
     except BaseException:

@@ -9,7 +9,6 @@ line/column.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import stat
@@ -19,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
-from yaml.resolver import Resolver
 
+from torchspec import scalars
 from torchspec.errors import Problem, SpecError
+from torchspec.lookalikes import char_name, lookalike_hints, odd_space
 
 __all__ = [
-    "EXPONENT_FLOAT",
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
@@ -33,6 +32,7 @@ __all__ = [
     "Pos",
     "load_document",
     "parse_document",
+    "parse_value",
 ]
 
 MAX_BYTES = 1_000_000  # file size limit
@@ -43,14 +43,8 @@ Path = tuple[str | int, ...]
 Format = Literal["yaml", "json"]
 
 _SHAPE = "a spec is a mapping with name, input and layers"
-_INT64 = 2**63 - 1
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STD = "tag:yaml.org,2002:"
-# 1e-3, 5E+2, .5e1: floats without YAML 1.1's dot-and-signed-exponent form (also read by --set)
-EXPONENT_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
-_STR, _INT, _FLOAT, _BOOL, _NULL = (_STD + t for t in ("str", "int", "float", "bool", "null"))
-_RESOLVER = Resolver()
-_PATTERNS = {tag: rx for rs in Resolver.yaml_implicit_resolvers.values() for tag, rx in rs}
 _BREAKS = {"yaml": re.compile(r"\r\n|[\r\n\x85\u2028\u2029]"), "json": re.compile("\n")}
 # What PyYAML's terse syntax errors usually mean in a spec, and the fix.
 _INDENT = (
@@ -121,11 +115,13 @@ class Document:
     def problem(self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False) -> Problem:
         arg = self.override_of(path)
         if arg is not None:  # the value is on the command line, not in the file
-            return Problem(f"--set {arg}", 0, 0, message, tuple(hints))
+            return Problem(f"--set {arg}", 0, 0, message, (*lookalike_hints(message, None, 0), *hints))
         return self.problem_at(self.pos(path, key=key), message, hints)
 
     def problem_at(self, pos: Pos, message: str, hints: Sequence[str] = ()) -> Problem:
+        """A problem at ``pos``; a quoted name with look-alike characters gets them named first."""
         source = self.line_text(pos.line)
+        hints = (*lookalike_hints(message, source, pos.col), *hints)
         return Problem(self.file, pos.line, pos.col, message, tuple(hints), source)
 
     def error_at(self, pos: Pos, message: str, *hints: str) -> SpecError:
@@ -164,6 +160,7 @@ def parse_document(text: str | bytes, file: str = "<spec>", fmt: Format = "yaml"
     if isinstance(text, bytes):
         text = _decode(text, file, fmt)
     doc = Document(file, text.removeprefix("\ufeff"), None, {}, {}, fmt)
+    _refuse_odd_space(doc)
     if fmt == "json":
         from torchspec.source_json import JsonParser  # imports this module; YAML specs never load it
 
@@ -176,6 +173,35 @@ def parse_document(text: str | bytes, file: str = "<spec>", fmt: Format = "yaml"
         what = "empty" if doc.data is None else f"{article} {kind}, not a mapping"
         raise doc.error_at(doc.pos(()), f"the spec is {what}; {_SHAPE}")
     return doc
+
+
+def parse_value(text: str, file: str) -> Any:
+    """One YAML value (a ``--set`` value: scalar, list or mapping) read by the same bounded
+    loader and rules as a spec file: YAML 1.2 numbers, no tags, size, depth and alias limits.
+    An empty text is ``None``. Errors are located in ``file`` (e.g. ``--set KEY=VALUE``)."""
+    if len(text) > MAX_BYTES:
+        raise SpecError.single(file, f"the value is {len(text)} characters; the limit is {MAX_BYTES}")
+    doc = Document(file, text, None, {}, {}, "yaml")
+    _refuse_odd_space(doc)
+    return _YamlBuilder(doc).build()
+
+
+def _refuse_odd_space(doc: Document) -> None:
+    """A no-break (or other Unicode) space as indentation or separator: refused where it is."""
+    found = odd_space(doc.text, separators=doc.fmt == "yaml")
+    if found is not None:
+        offset, char = found
+        pos = _offset_pos(_line_starts(doc.text, doc.fmt), offset)
+        where = (
+            "indentation"
+            if not doc.text[doc.text.rfind("\n", 0, offset) + 1 : offset].strip()
+            else "a separator"
+        )
+        message = (
+            f"{char_name(char)} at column {pos.col} as {where}: {doc.fmt.upper()} reads only ASCII spaces"
+        )
+        hint = "replace it with a plain space (pasted text often holds no-break spaces)"
+        raise doc.error_at(pos, message, hint)
 
 
 def _decode(raw: bytes, file: str, fmt: Format) -> str:
@@ -200,35 +226,6 @@ def _offset_pos(starts: list[int], offset: int) -> Pos:
 
 def _kind(value: Any) -> str:
     return "null" if value is None else _KINDS.get(type(value), type(value).__name__)
-
-
-def _int64(value: int | None, doc: Document, pos: Pos, text: str) -> int:
-    """``value`` if it fits int64 (``None``: too many digits to convert at all)."""
-    if value is None or abs(value) > _INT64:
-        shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
-        raise doc.error_at(pos, f"integer {shown} is out of range (int64)")
-    return value
-
-
-def _yaml_number(text: str, tag: str) -> int | float | None:
-    """A YAML 1.1 int or float, read as SafeConstructor does; ``None`` if a huge int."""
-    body = text.replace("_", "").lower()
-    sign = -1 if body.startswith("-") else 1
-    body = body.lstrip("+-")
-    if tag == _INT and body.startswith(("0b", "0x")):  # int() is linear in these bases
-        return sign * int(body[2:] or "0", 2 if body[1] == "b" else 16)
-    if tag == _INT and len(body) > 1 and body.startswith("0"):
-        return sign * int(body, 8)
-    if body in (".inf", ".nan"):
-        return sign * math.inf if body == ".inf" else math.nan
-    if tag == _INT and len(body.partition(":")[0]) > 30:
-        return None  # never hand int() a huge decimal string
-    total: int | float = 0
-    for part in body.split(":"):  # "1:30" is 90 (base 60) in YAML 1.1
-        total = total * 60 + (int(part) if tag == _INT else float(part))
-        if total > _INT64 and tag == _INT:
-            return None
-    return sign * total
 
 
 def _clone(value: Any) -> Any:
@@ -370,27 +367,21 @@ class _YamlBuilder:
             parent.value[parent.key], parent.key = value, None
 
     def _scalar(self, event: yaml.ScalarEvent, pos: Pos) -> Any:
+        """The value of a scalar by the YAML 1.2 core schema (:mod:`torchspec.scalars`)."""
         text, tag = event.value, event.tag
-        if tag is None or tag == "!":
-            tag = _RESOLVER.resolve(yaml.ScalarNode, text, event.implicit)
-            if tag == _STR and not event.style and EXPONENT_FLOAT.match(text):
-                tag = _FLOAT  # YAML 1.1 reads a plain 1e-3 as a string; YAML 1.2 and JSON, as a number
-        elif tag not in (_STR, _INT, _FLOAT, _BOOL, _NULL):
+        if tag is None:
+            tag = scalars.resolve(text) if event.implicit[0] else scalars.STR  # quoted: a string
+        elif tag == "!":
+            tag = scalars.STR  # the non-specific tag: a string
+        elif tag not in scalars.TAGS:
             raise self._tag_error(tag, pos)
-        elif tag != _STR and not _PATTERNS[tag].match(text):
-            if not (tag == _FLOAT and _PATTERNS[_INT].match(text)):  # !!float 1 is fine
-                message = f"'{text[:40]}' is not a valid !!{tag.removeprefix(_STD)}"
-                raise self.doc.error_at(pos, message)
-        if tag == _NULL:
-            return None
-        if tag == _BOOL:
-            return text.lower() in ("yes", "true", "on")
-        if tag in (_INT, _FLOAT):
-            number = _yaml_number(text, _INT if _PATTERNS[_INT].match(text) else _FLOAT)
-            if number is None or isinstance(number, int):
-                number = _int64(number, self.doc, pos, text)
-            return float(number) if tag == _FLOAT else number
-        return text  # str; timestamps, '=' and '<<' values also stay as written
+        elif not scalars.matches(tag, text):
+            message = f"'{text[:40]}' is not a valid !!{tag.removeprefix(_STD)}"
+            raise self.doc.error_at(pos, message)
+        try:
+            return scalars.to_value(text, tag)  # timestamps, '=' and '<<' values stay text
+        except scalars.OutOfRange as exc:
+            raise self.doc.error_at(pos, str(exc)) from None
 
     def _tag_error(self, tag: str | None, pos: Pos) -> SpecError:
         shown = "!!" + tag.removeprefix(_STD) if tag and tag.startswith(_STD) else tag

@@ -11,8 +11,10 @@ from json.decoder import JSONDecodeError, scanstring  # type: ignore[attr-define
 from json.scanner import NUMBER_RE
 from typing import Any
 
+from torchspec import scalars
 from torchspec.errors import SpecError
-from torchspec.source import MAX_DEPTH, MAX_NODES, Document, Path, _int64, _line_starts, _offset_pos
+from torchspec.lookalikes import char_name
+from torchspec.source import MAX_DEPTH, MAX_NODES, Document, Path, _line_starts, _offset_pos
 
 __all__ = ["JsonParser"]
 
@@ -44,7 +46,10 @@ class JsonParser:
         return self.text[self.i : self.i + 1]
 
     def _found(self) -> str:
-        return repr(self.text[self.i]) if self.i < len(self.text) else "end of file"
+        if self.i >= len(self.text):
+            return "end of file"
+        char = self.text[self.i]
+        return repr(char) if char.isascii() else f"{char!r} ({char_name(char)})"
 
     def _value(self, path: Path, depth: int) -> Any:
         char, start, text = self._skip(), self.i, self.text
@@ -69,11 +74,11 @@ class JsonParser:
         if not match or not match[0].isascii():
             raise self._fail(f"expected a value, found {self._found()}")
         self.i = match.end()
-        integer, frac, exp = match.groups()
-        if frac or exp:
-            return float(match[0])
-        number = None if len(integer.lstrip("-")) > 30 else int(integer)  # no int() of huge strings
-        return _int64(number, self.doc, pos, integer)
+        _, frac, exp = match.groups()
+        try:  # ints must fit int64, floats must be finite: JSON numbers read as YAML's do
+            return scalars.to_value(match[0], scalars.FLOAT if frac or exp else scalars.INT)
+        except scalars.OutOfRange as exc:
+            raise self.doc.error_at(pos, str(exc)) from None
 
     def _string(self) -> str:
         try:

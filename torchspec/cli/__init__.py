@@ -52,7 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from torchspec.cli.args import device_problem
     from torchspec.errors import SpecError
+
+    device = getattr(args, "device", None)
+    if device is not None:  # every command's --device, before it becomes a train.device override
+        problem = device_problem(device)
+        if problem is not None:
+            sys.stderr.write(f"torchspec {args.command}: error: argument --device: {problem}\n")
+            return 1
+        args.device = device.strip()
 
     try:
         return int(args.func(args))

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from torchspec.cli.args import add_set_argument, int_at_least, positive_int
+from torchspec.cli.args import add_device_argument, add_set_argument, int_at_least, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "achieved MACs/s. The train section's precision, channels_last and compile apply.",
     )
     parser.add_argument("spec", help="the spec file")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    add_device_argument(parser, default="auto")
     parser.add_argument("--batch", type=positive_int, help="batch size (default: train.batch_size or 32)")
     parser.add_argument("--steps", type=positive_int, default=20, help="timed steps (default: 20)")
     parser.add_argument("--warmup", type=int_at_least(0), default=5, help="untimed steps first (default: 5)")

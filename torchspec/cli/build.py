@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from torchspec.cli.args import positive_int
+from torchspec.cli.args import add_device_argument, positive_int
 
 __all__ = ["register", "run"]
 
@@ -53,9 +53,7 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="write the initialised weights and the spec to FILE (.safetensors)",
     )
-    parser.add_argument(
-        "--device", default="cpu", metavar="DEV", help="device to build on: cpu, cuda, cuda:1, mps..."
-    )
+    add_device_argument(parser, default="cpu", what="device to build on: ")
     parser.add_argument(
         "--seed", type=seed_int, default=None, metavar="S", help="seed the initialisation (reproducible)"
     )
@@ -98,16 +96,28 @@ def run(args: argparse.Namespace) -> int:
 
     report = infer_shapes(args.spec, batch=args.batch)  # SpecError: printed by the CLI, exit 1
     problem = check_output(args.output) if args.output else None
-    problem = problem or check_device(args.device)
+    device = args.device
+    if device == "auto":
+        from torchspec.training.parts import pick_device
+
+        device = str(pick_device(device))
+    problem = problem or check_device(device)
     if problem:
         return _error(problem)
+    from torchspec.memory import check_fits, estimate
+
+    hints = (
+        "`torchspec check SPEC` prints the table and sizes without allocating anything",
+        "make the model smaller, or build on a device with more memory (--device)",
+    )
+    check_fits(estimate(report, "build"), device, what="building the model", where=args.spec, hints=hints)
 
     from torchspec.builder import build_from_report, save_model, verify_on_meta
 
     console = make_console()
     render_table(report, console)
     console.print()
-    model = build_from_report(report, seed=args.seed, device=args.device)
+    model = build_from_report(report, seed=args.seed, device=device)
     render_tree(model, console, label=f"{report.name}: {type(model).__name__}")
     console.print()
     try:

@@ -7,7 +7,7 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from torchspec.cli.args import add_allow_code_argument, add_set_argument
+    from torchspec.cli.args import add_allow_code_argument, add_device_argument, add_set_argument
 
     parser = subparsers.add_parser(
         "eval",
@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--checkpoint", required=True, metavar="PATH", help="last.ckpt, best.ckpt or .safetensors"
     )
     add_set_argument(parser)
-    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device)")
+    add_device_argument(parser, default=None)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument(
         "--no-verify",
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     path = spec_path(args)
     from torchspec.training.inference import evaluate_checkpoint
 
-    overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
+    overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device is not None else [])
     quiet = args.format == "json"
     say = (lambda _: None) if quiet else print
     result = evaluate_checkpoint(

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from torchspec.cli.args import positive_int
+from torchspec.cli.args import add_device_argument, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("input", help=".npy or .pt file: one sample (the spec's input) or a batch")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per sample")
-    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N or mps")
+    add_device_argument(parser, default="cpu")
     parser.add_argument(
         "--no-verify",
         action="store_true",

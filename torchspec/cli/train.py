@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from torchspec.cli.args import add_allow_code_argument, add_set_argument
+from torchspec.cli.args import add_allow_code_argument, add_device_argument, add_set_argument
 
 DEFAULT_SPEC = "torchspec.yaml"
 
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("spec", nargs="?", help=f"the spec file (default: ./{DEFAULT_SPEC})")
     add_set_argument(parser)
-    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device)")
+    add_device_argument(parser, default=None)
     start = parser.add_mutually_exclusive_group()
     start.add_argument(
         "--resume", metavar="PATH|auto", help="continue from a checkpoint; auto: OUTPUT_DIR/last.ckpt"
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from torchspec.training.loop import Interrupted, train
 
     overrides = list(args.overrides)
-    if args.device:
+    if args.device is not None:
         overrides.append(f"train.device={args.device}")
     try:
         train(

@@ -21,9 +21,10 @@ from typing import IO, Any
 
 import numpy as np
 
+from torchspec.memory import available_bytes, format_bytes
 from torchspec.training.dtypes import DTypeError, dtype_problem
 
-__all__ = ["ArrayFileError", "available_memory", "open_array", "regular_file"]
+__all__ = ["ArrayFileError", "open_array", "regular_file"]
 
 MAX_HEADER = 10_000  # bytes of a .npy header numpy itself accepts by default
 
@@ -76,29 +77,6 @@ def _open(path: str, what: str) -> IO[bytes]:
     return os.fdopen(fd, "rb")
 
 
-def available_memory() -> int | None:
-    """Bytes of memory this process could still use (Linux MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    raise AssertionError("unreachable")
-
-
 def _npy_header(f: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
     """(shape, fortran_order, dtype) of the .npy header at the start of ``f``."""
     fmt = np.lib.format
@@ -130,7 +108,7 @@ def _check_size(name: str, shape: tuple[int, ...], dtype: np.dtype[Any], held: i
     if need > held:
         raise ArrayFileError(
             f"{name} is truncated or corrupt: its header declares shape {list(shape)} of {dtype} "
-            f"({_size(need)}) but only {_size(held)} of data follow it"
+            f"({format_bytes(need)}) but only {format_bytes(held)} of data follow it"
         )
     return need
 
@@ -164,11 +142,11 @@ def _npz(path: str, key: str | None, what: str) -> np.ndarray[Any, Any]:
                 with archive.open(info) as stream:
                     shape, fortran, dtype = _npy_header(stream, member)  # type: ignore[arg-type]
                     need = _check_size(member, shape, dtype, info.file_size - stream.tell())
-                    free = available_memory()
+                    free = available_bytes("cpu")
                     if free is not None and need > free:
                         raise ArrayFileError(
-                            f"{member} declares {list(shape)} of {dtype} ({_size(need)}), more than the "
-                            f"{_size(free)} of memory available; save it as a .npy file, which is "
+                            f"{member} declares {list(shape)} of {dtype} ({format_bytes(need)}), more than "
+                            f"the {format_bytes(free)} of memory available; save it as a .npy file, which is "
                             "memory-mapped instead of read"
                         )
                     raw = np.empty(need, np.uint8)

@@ -30,6 +30,7 @@ from torchspec.builder import build_from_report, save_model
 from torchspec.errors import Problem, SpecError
 from torchspec.fileio import write_text
 from torchspec.infer import ShapeReport, infer_shapes
+from torchspec.memory import check_fits, run_estimate
 from torchspec.spec import Spec, load_spec
 from torchspec.training.checkpoint import (
     get_rng_state,
@@ -91,6 +92,16 @@ def train(
     device = pick_device(config.device)
     report = infer_shapes(spec, batch=config.batch_size)  # per-rank batch under ddp
     plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model
+    check_fits(  # before any data or weights: the analytic size against the free memory
+        run_estimate(report, "train", config.optimizer, plan.precision),
+        str(device),
+        what=f"training with batch_size {config.batch_size}",
+        where=spec.document.file,
+        hints=(
+            "lower train.batch_size (--set train.batch_size=N)",
+            "or use a device with more memory (--device)",
+        ),
+    )
     par, device = start_parallel(spec, config, device, out.say)  # ddp: one process per device
     run: RunDir | None = None
     try:

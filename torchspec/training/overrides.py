@@ -1,8 +1,9 @@
 """``--set key=value``: override any spec value by dotted path before validation.
 
 ``train.optimizer.lr=0.1`` sets one value; ``layers.3.out_features=10`` indexes a list; the value is
-read as a YAML scalar (``yaml.safe_load``: ``1`` is an int, ``0.001`` a float,
-``[1, 8, 24, 24]`` a list; unlike YAML 1.1, ``1e-3`` is a float too). A path through a bare
+read by the spec loader itself (:func:`torchspec.source.parse_value`: YAML 1.2 numbers, so ``1``
+is an int, ``1e-3`` a float, ``010`` is 10 and ``1:30`` a string; ``[1, 8, 24, 24]`` a list; no
+tags; the same size, depth and alias limits as a file). A path through a bare
 name (``loss: CrossEntropyLoss``) turns it into a
 mapping (``{type: CrossEntropyLoss}``) so ``train.loss.label_smoothing=0.1`` works.
 """
@@ -14,12 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from torchspec.errors import Problem, SpecError
-from torchspec.source import EXPONENT_FLOAT, Path
+from torchspec.source import Path, parse_value
 
-__all__ = ["Override", "apply_overrides", "parse_override"]
+__all__ = ["Override", "apply_overrides", "parse_override", "shown_argument"]
 
 _KEY = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
 _TAGGED_BY_SOURCE = ("data", "val")  # bare names under these keys are data sources
@@ -27,7 +26,7 @@ _TAGGED_BY_SOURCE = ("data", "val")  # bare names under these keys are data sour
 
 @dataclass(frozen=True)
 class Override:
-    arg: str  # as the user wrote it, for messages: "train.epochs=1"
+    arg: str  # as the user wrote it (a long one cut in the middle), for messages: "train.epochs=1"
     path: Path
     value: Any
 
@@ -36,22 +35,38 @@ def _error(arg: str, message: str, *hints: str) -> SpecError:
     return SpecError([Problem(f"--set {arg}", 0, 0, message, tuple(hints))])
 
 
+def shown_argument(arg: str, width: int = 80) -> str:
+    """``arg`` as messages show it: a long one keeps its start and end around "..."."""
+    return arg if len(arg) <= width else f"{arg[: width - 30]}...{arg[-15:]} ({len(arg)} characters)"
+
+
 def parse_override(arg: str) -> Override:
     key, sep, text = arg.partition("=")
-    key = key.strip()
-    if not sep or not _KEY.match(key):
-        raise _error(arg, "expected KEY=VALUE with a dotted KEY", "e.g. --set train.optimizer.lr=0.01")
+    shown = shown_argument(arg)
+    if not sep or not _KEY.match(key.strip()):
+        raise _error(shown, "expected KEY=VALUE with a dotted KEY", "e.g. --set train.optimizer.lr=0.01")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _error(arg, f"the value is not valid YAML: {reason}", "quote strings with ':' or '#'") from None
-    if isinstance(value, str) and EXPONENT_FLOAT.match(text.strip()):
-        value = float(text)  # YAML 1.1 reads 1e-3 as a string; on a command line it means a number
-    if isinstance(value, (dict, list)) and len(str(value)) > 10_000:
-        raise _error(arg, "the value is too large")
-    path = tuple(int(p) if p.isdigit() else p for p in key.split("."))
-    return Override(arg, path, value)
+        value = parse_value(text, f"--set {shown}")
+    except SpecError as exc:  # located in the value: say where in the argument as typed
+        offset = len(key) + 1
+        raise SpecError([_in_argument(shown, offset, text, p) for p in exc.problems]) from None
+    path = tuple(int(p) if p.isdigit() else p for p in key.strip().split("."))
+    return Override(shown, path, value)
+
+
+def _in_argument(shown: str, offset: int, text: str, problem: Problem) -> Problem:
+    """A problem the loader found in the VALUE of ``--set KEY=VALUE`` (located in the value's own
+    lines), placed by its character in the argument as typed; hints about a file's lines dropped."""
+    message, hints = problem.message, [h for h in problem.hints if "line" not in h]
+    if message.startswith("invalid YAML"):
+        message = message.replace("invalid YAML", "the value is not valid YAML", 1)
+        hints.append("quote a string value that holds ': ', ' #', '[' or '{', e.g. --set KEY='\"a: b\"'")
+    if problem.line:
+        lines = text.split("\n")
+        character = offset + sum(len(line) + 1 for line in lines[: problem.line - 1]) + problem.col
+        if character > offset + 1:  # not simply the value's first character
+            message += f" (at character {character} of the argument)"
+    return Problem(f"--set {shown}", 0, 0, message, tuple(hints))
 
 
 def apply_overrides(
