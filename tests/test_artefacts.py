@@ -23,6 +23,8 @@ import pytest
 import torch
 from conftest import cli as _cli
 from conftest import process as _process
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 import torchspec
@@ -284,3 +286,40 @@ def test_a_model_that_does_not_fit_in_memory_is_refused(run: Path, monkeypatch: 
     monkeypatch.setattr("torchspec.memory.available_bytes", lambda device: 1000)
     with pytest.raises(SpecError, match=r"would take .* of memory, but only 1000 B is available"):
         torchspec.load_model(run / "run" / "model.safetensors")
+
+
+# -- hostile headers: only SpecErrors, whatever the header declares --------------------------------
+_DIMS = st.lists(st.integers(0, 2**40), max_size=4)
+_ENTRY = st.fixed_dictionaries(
+    {
+        "dtype": st.sampled_from(["F32", "I64", "BF16", "F99", 3]),
+        "shape": st.one_of(_DIMS, st.just("x")),
+        "data_offsets": st.one_of(st.lists(st.integers(-2, 2**41), min_size=2, max_size=2), st.just([0])),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    entries=st.dictionaries(st.sampled_from(["0.weight", "0.bias", "x", ""]), _ENTRY, max_size=3),
+    metadata=st.one_of(st.none(), st.just({"torchspec.spec": '{"name": "m"}'}), st.just([1])),
+    data=st.binary(max_size=64),
+    declared=st.one_of(st.none(), st.integers(0, 2**64 - 1)),
+)
+def test_hostile_safetensors_headers_are_refused_cleanly(
+    tmp_path_factory: pytest.TempPathFactory,
+    entries: dict[str, Any],
+    metadata: Any,
+    data: bytes,
+    declared: int | None,
+) -> None:
+    header: dict[str, Any] = dict(entries)
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    raw = json.dumps(header).encode()
+    length = len(raw) if declared is None else declared
+    file = tmp_path_factory.mktemp("hostile") / "h.safetensors"
+    file.write_bytes(length.to_bytes(8, "little") + raw + data)
+    with pytest.raises(SpecError) as info:
+        read_safetensors(file)
+    assert str(file) in str(info.value)

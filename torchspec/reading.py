@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 from typing import BinaryIO
@@ -85,7 +84,10 @@ def open_regular(
         if info.st_size == 0:
             raise SpecError.single(file, f"{prefix}: it is empty (0 bytes)", hints=hints)
         check_size(info.st_size, f"reading {what} {file} ({info.st_size:,} bytes)", file)
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~getattr(os, "O_NONBLOCK", 0))
+        if getattr(os, "O_NONBLOCK", 0):  # POSIX: reads block again (Windows has no O_NONBLOCK)
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return os.fdopen(fd, "rb"), info.st_size
     except BaseException:
         os.close(fd)

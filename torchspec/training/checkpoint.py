@@ -5,6 +5,11 @@ state, the position (epoch, batches done in it, global step), the metrics so far
 states of Python, numpy, torch and CUDA. It is written atomically (:mod:`torchspec.fileio`): to a
 unique temporary file in the same folder, flushed and fsynced, then renamed over the old one, so a
 kill at any moment leaves either the old or the new checkpoint, never a torn one.
+
+Reading one trusts nothing (:func:`load_checkpoint`): a regular file, every zip member's CRC, then
+the structure of every key (:mod:`.ckpt_check`), the embedded spec a mapping, every tensor finite;
+:func:`read_weights` also compares the model's tensors with the spec's analytic state, and
+:func:`restore` checks the optimizer, scheduler and scaler states against the run's own objects.
 """
 
 from __future__ import annotations
