@@ -115,7 +115,8 @@ class Document:
     def problem(self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False) -> Problem:
         arg = self.override_of(path)
         if arg is not None:  # the value is on the command line, not in the file
-            return Problem(f"--set {arg}", 0, 0, message, (*lookalike_hints(message, None, 0), *hints))
+            shown = arg if len(arg) <= 80 else f"{arg[:50]}...{arg[-15:]} ({len(arg)} characters)"
+            return Problem(f"--set {shown}", 0, 0, message, (*lookalike_hints(message, None, 0), *hints))
         return self.problem_at(self.pos(path, key=key), message, hints)
 
     def problem_at(self, pos: Pos, message: str, hints: Sequence[str] = ()) -> Problem:

@@ -26,13 +26,13 @@ _TAGGED_BY_SOURCE = ("data", "val")  # bare names under these keys are data sour
 
 @dataclass(frozen=True)
 class Override:
-    arg: str  # as the user wrote it (a long one cut in the middle), for messages: "train.epochs=1"
+    arg: str  # exactly as the user wrote it (the resume command repeats it): "train.epochs=1"
     path: Path
     value: Any
 
 
 def _error(arg: str, message: str, *hints: str) -> SpecError:
-    return SpecError([Problem(f"--set {arg}", 0, 0, message, tuple(hints))])
+    return SpecError([Problem(f"--set {shown_argument(arg)}", 0, 0, message, tuple(hints))])
 
 
 def shown_argument(arg: str, width: int = 80) -> str:
@@ -51,7 +51,7 @@ def parse_override(arg: str) -> Override:
         offset = len(key) + 1
         raise SpecError([_in_argument(shown, offset, text, p) for p in exc.problems]) from None
     path = tuple(int(p) if p.isdigit() else p for p in key.strip().split("."))
-    return Override(shown, path, value)
+    return Override(arg, path, value)
 
 
 def _in_argument(shown: str, offset: int, text: str, problem: Problem) -> Problem:
