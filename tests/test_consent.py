@@ -18,6 +18,7 @@ import pytest
 
 import torchspec
 from torchspec.errors import SpecError
+from torchspec.training.overrides import shown_argument
 
 REPO = str(Path(__file__).resolve().parent.parent)
 
@@ -128,7 +129,7 @@ def test_without_allow_code_nothing_is_imported_or_run(
     spec, mark = setup(tmp_path, "random")
     override = f"train.data={data.replace('MARK', str(mark))}"
     text = in_process(spec, weights, command, False, [override])
-    assert not mark.exists() and text.startswith(f"--set {override}: error:")
+    assert not mark.exists() and text.startswith(f"--set {shown_argument(override)}: error:")
 
 
 @pytest.mark.parametrize("data", [HOSTILE[0], HOSTILE[5]])
@@ -222,8 +223,9 @@ def test_a_real_dataset_module_works_with_allow_code(tmp_path: Path) -> None:
     sys.path.insert(0, str(tmp_path))
     try:
         with pytest.raises(SpecError, match="would import module 'my_squares'"):
-            torchspec.train(spec, quiet=True)
-        history = torchspec.train(spec, quiet=True, allow_code=True)
+            torchspec.train(spec, quiet=True, overwrite=True)  # refused: the CLI run's files stay
+        assert ckpt.is_file()
+        history = torchspec.train(spec, quiet=True, allow_code=True, overwrite=True)
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("my_squares", None)

@@ -22,6 +22,7 @@ from hostile_files import FILES, make
 import torchspec
 from torchspec.errors import SpecError
 from torchspec.training.data import load_data
+from torchspec.training.overrides import shown_argument
 from torchspec.training.validate import resolve_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -184,7 +185,7 @@ def test_a_corrupt_file_from_set_names_the_set_not_the_file_line(tmp_path: Path)
     path, words = make(tmp_path, "npz_bit_flip")
     arg = f"train.data={{source: tensors, inputs: {path}}}"
     text = error_of(lambda: torchspec.train(spec, [arg], quiet=True))
-    assert text.startswith(f"--set {arg}: error:") and words in text
+    assert text.startswith(f"--set {shown_argument(arg)}: error:") and words in text
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torchvision") is None, reason="torchvision not installed")

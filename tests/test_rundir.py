@@ -173,6 +173,24 @@ def test_overwrite_leaves_nothing_of_the_old_run(tmp_path: Path) -> None:
     assert sorted(os.listdir(out)) == sorted([*RUN_FILES, "notes.txt"])
 
 
+@pytest.mark.parametrize(
+    "failing",
+    [
+        "train.data.source=tensors",  # no inputs file: refused while loading the data
+        "train.data={source: python, target: 'os:system'}",  # no --allow-code: refused before import
+        "train.optimizer.lr=-1",  # refused by the optimizer, after data and model
+    ],
+)
+def test_a_refused_overwrite_run_leaves_the_old_run_intact(tmp_path: Path, failing: str) -> None:
+    spec = write_spec(tmp_path, SPEC)
+    out = tmp_path / "run"
+    torchspec.train(spec, ["train.epochs=1"], quiet=True)
+    before = _snapshot(out)
+    with pytest.raises(SpecError):
+        torchspec.train(spec, [failing], overwrite=True, quiet=True)
+    assert _snapshot(out) == before  # nothing removed: --overwrite acts only once the run can start
+
+
 def test_overwrite_and_resume_are_one_or_the_other(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, SPEC)
     with pytest.raises(SpecError, match="choose one"):

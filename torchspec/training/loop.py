@@ -251,6 +251,7 @@ def _train(
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
     if par.main:  # after a resume's settings check: a refused resume leaves the folder as it was
+        run.clear_previous(out.say)  # --overwrite: only now, with data and model ready
         with run.writing(run.file("spec.yaml")):
             write_text(run.file("spec.yaml"), yaml.safe_dump(resolved, sort_keys=False))
 

@@ -14,7 +14,9 @@ loaded:
   regular files: a symlink there is not ours and is replaced, never followed). Starting a fresh run
   there (no ``--resume``, or ``--resume auto`` with no last.ckpt) is an error naming the three
   choices: ``--resume auto``, another ``output_dir``, or ``--overwrite``, which removes the old
-  run's files (only the names torchspec writes) first. ``--resume PATH`` continues that checkpoint.
+  run's files (only the names torchspec writes) once the new run's data, model and settings have
+  loaded, just before its first write: a run refused on the way leaves the old one as it was.
+  ``--resume PATH`` continues that checkpoint.
 * Temporary files of our own naming left by a killed write are removed at start, under the lock.
 
 Under DDP only rank 0, the writer, calls :func:`open_run_dir`; the others wait at a barrier.
@@ -75,6 +77,25 @@ class RunDir:
         self.path = path
         self._lock_fd = lock_fd
         self.good: tuple[str, int] | None = None  # the last checkpoint this run wrote: (path, step)
+        self.replacing = False  # --overwrite: the previous run's files go just before the first write
+
+    def clear_previous(self, say: Say) -> None:
+        """--overwrite: remove the previous run's files (links too, their targets never touched).
+
+        Called under the lock just before this run writes its first file, after its data, model and
+        settings were loaded and checked: a run refused on the way leaves the old run as it was.
+        """
+        if not self.replacing:
+            return
+        self.replacing = False
+        removed = []
+        for name in RUN_FILES:
+            path = self.file(name)
+            if _is_file(path) or os.path.islink(path):
+                os.unlink(path)
+                removed.append(name)
+        if removed:
+            say(f"--overwrite: removed the previous run's {', '.join(removed)} from {self.path}")
 
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
@@ -164,14 +185,7 @@ def _check_not_mixed(run: RunDir, resume: str | None, overwrite: bool, say: Say)
     # choice to continue that checkpoint's run here (the loop checks its settings against the spec).
     continuing = _is_file(run.file("last.ckpt")) if resume == "auto" else resume is not None
     if overwrite:
-        removed = []
-        for name in RUN_FILES:
-            path = run.file(name)
-            if _is_file(path) or os.path.islink(path):
-                os.unlink(path)  # a link is removed, its target never touched
-                removed.append(name)
-        if removed:
-            say(f"--overwrite: removed the previous run's {', '.join(removed)} from {run.path}")
+        run.replacing = True  # removed by clear_previous once this run is sure to start
         return
     if not held or continuing:
         return
