@@ -16,10 +16,14 @@ from torchspec.layers.base import (
     REGISTRY,
     Inferred,
     Layer,
+    Out,
     Shape,
     ShapeError,
+    TupleOut,
+    first_tensor,
     fmt_shape,
     register,
+    tensors_of,
 )
 
 __all__ = [
@@ -28,12 +32,16 @@ __all__ = [
     "AnyLayer",
     "Inferred",
     "Layer",
+    "Out",
     "Sequential",
     "Shape",
     "ShapeError",
+    "TupleOut",
+    "first_tensor",
     "fmt_shape",
     "layer_tag",
     "register",
+    "tensors_of",
 ]
 
 
