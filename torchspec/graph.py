@@ -200,9 +200,9 @@ def _count(low: int, high: int | None) -> str:
 
 
 def _example(n: int, pos: int, names: list[str]) -> str:
-    earlier = [INPUT, *names[max(0, pos - n + 1) : pos]][-n:]
-    while len(earlier) < n:
-        earlier.insert(0, INPUT)
+    """``[conv2, input]``: the nearest earlier named siblings (and ``input``) as a template."""
+    earlier = [INPUT, *(name for name in names[:pos] if not name.isdigit())][-n:]
+    earlier += ["..."] * (n - len(earlier))
     return "[" + ", ".join(earlier) + "]"
 
 
