@@ -240,8 +240,9 @@ def _check_inplace(top: Scope, doc: Document, problems: list[Problem]) -> None:
             if node.scope is not None:
                 outs.append(run(node.scope, ins[0]))
                 continue
-            for value in dict.fromkeys(ins):
-                readers.setdefault(value, []).append(node)
+            if node.layer.inplace_write or not node.layer.aliases_input:  # a view only passes it on
+                for value in dict.fromkeys(ins):
+                    readers.setdefault(value, []).append(node)
             if node.layer.inplace_write:
                 writers.append((node, ins[0]))
                 outs.append((ins[0][0], ins[0][1] + 1))
