@@ -27,6 +27,7 @@ def _dim(dim: int, rank: int, field: str = "dim", incoming: str = "{incoming}") 
             f"{field} {dim} is out of range for {incoming} (rank {rank} with the batch); "
             f"use a value in [{-rank}, {rank - 1}]",
             field=field,
+            hints=["dimensions count the batch dimension (0), as in torch; negative ones count from the end"],
         )
     return dim % rank
 
@@ -100,6 +101,7 @@ class Concat(_Own):
                 raise ShapeError(
                     f"cannot concatenate {{in0}} with {{in{i}}}: ranks {len(first)} and {len(shape)} differ",
                     field="from",
+                    hints=["Flatten, Reshape or Unflatten one input so the ranks agree"],
                 )
             for k, (x, y) in enumerate(zip(first, shape)):
                 if k != dim and x != y:
