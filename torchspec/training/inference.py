@@ -22,7 +22,7 @@ from torchspec.training.data import load_data, make_loader
 from torchspec.training.dtypes import DTypeError, input_values
 from torchspec.training.objects import make_loss
 from torchspec.training.parts import evaluate, load_weights, pick_device
-from torchspec.training.validate import resolve_spec
+from torchspec.training.resolve import resolve_spec
 
 __all__ = ["DEFAULT_BATCH", "Prediction", "evaluate_checkpoint", "load_input", "open_input", "predict"]
 
