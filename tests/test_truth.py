@@ -26,7 +26,6 @@ return a tuple) and outputs with a zero-size dimension (see ``assert_torch_rejec
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import math
 import warnings
@@ -35,11 +34,14 @@ from typing import Any
 
 import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError
+from torchspec.layers.base import Output, TupleOut
 
 TYPES = sorted(set(REGISTRY) - {"Sequential"})
 EXAMPLES = 150
@@ -48,8 +50,24 @@ MIN_BUILT = 8  # examples per layer that must reach torch with a valid layer: th
 # Validation errors for things torch accepts but a Sequential cannot use (a tuple output).
 DELIBERATE = {"return_indices"}
 
-# Constructor arguments a rule infers from the incoming shape: which dimension gives them.
-INFERABLE = {"in_channels": 1, "num_features": 1, "num_channels": 1, "in_features": -1}
+# Constructor arguments a rule infers from the incoming shapes: (which input, which dimension).
+INFERABLE = {
+    "in_channels": (0, 1),
+    "num_features": (0, 1),
+    "num_channels": (0, 1),
+    "in_features": (0, -1),
+    "input_size": (0, -1),
+    "embed_dim": (0, -1),
+    "d_model": (0, -1),
+    "in1_features": (0, -1),
+    "in2_features": (1, -1),
+}
+
+ATTENTION = (
+    torch.nn.MultiheadAttention,
+    torch.nn.TransformerEncoderLayer,
+    torch.nn.TransformerDecoderLayer,
+)
 
 SMALL_FLOATS = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 1 / 3, 0.7, 1.1, 2.2)
 
@@ -143,14 +161,36 @@ def layer_data(draw: st.DrawFn, cls: type[Layer], shape: Shape) -> dict[str, Any
     return data
 
 
+def _cap(rank: int) -> int:
+    return max(2, min(12, int(40_000 ** (1 / rank))))  # keep big ranks small in elements
+
+
 @st.composite
 def shapes(draw: st.DrawFn, cls: type[Layer]) -> Shape:
     """A batched input: batch 1..3, a per-sample rank the layer accepts, small dimensions."""
     ranks = cls.sample_ranks or (1, 2, 3, 4)
     rank = draw(st.sampled_from(ranks))
-    cap = max(2, min(12, int(40_000 ** (1 / rank))))  # keep big ranks small in elements
+    cap = _cap(rank)
     per = [draw(st.integers(1, 6 if i == 0 and rank > 1 else cap)) for i in range(rank)]
     return (draw(st.integers(1, 3)), *per)
+
+
+@st.composite
+def input_shapes(draw: st.DrawFn, cls: type[Layer]) -> list[Shape]:
+    """As many inputs as the layer's arity allows. Inputs after the first are mostly the first's
+    shape with some dimensions kept, set to 1 (broadcasting) or redrawn (a key's length, a second
+    feature count), sometimes a fresh shape: agreeing and disagreeing inputs both get tried."""
+    low, high = cls.arity
+    first = draw(shapes(cls))
+    result = [first]
+    for _ in range(draw(st.integers(low, high if high is not None else low + 2)) - 1):
+        if draw(st.integers(0, 4)) == 0:
+            result.append(draw(shapes(cls)))
+            continue
+        cap = _cap(len(first) - 1)
+        dims = [draw(st.sampled_from([d, d, d, 1, draw(st.integers(1, cap))])) for d in first]
+        result.append(tuple(dims))
+    return result
 
 
 # -- torch side ----------------------------------------------------------------------------------
@@ -158,44 +198,73 @@ def _tuplify(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _complete(type_name: str, kwargs: dict[str, Any], shape: Shape) -> dict[str, Any]:
+def _complete(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> dict[str, Any]:
     """Fill the constructor arguments a rule would infer, so torch sees a complete call."""
-    signature = inspect.signature(getattr(torch.nn, type_name))
-    for name, param in signature.parameters.items():
-        if param.default is inspect.Parameter.empty and param.kind is param.POSITIONAL_OR_KEYWORD:
-            if name not in kwargs:
-                kwargs[name] = shape[INFERABLE[name]]
+    # torch requires every inferable argument (RNN's takes *args, so ask the layer, not torch)
+    for name, (which, dim) in INFERABLE.items():
+        if name in REGISTRY[type_name].model_fields and name not in kwargs:
+            kwargs[name] = shapes[min(which, len(shapes) - 1)][dim]
     return kwargs
 
 
-def run_torch(type_name: str, kwargs: dict[str, Any], shape: Shape) -> tuple[torch.nn.Module, Any]:
+def _tensors(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
+    """One random tensor per input, passed to forward as the layer says (a tensor may repeat)."""
+    inputs = [torch.randn(shape) for shape in shapes]
+    return [inputs[i] for i in REGISTRY[type_name].torch_inputs(len(shapes))]
+
+
+def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tuple[torch.nn.Module, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = getattr(torch.nn, type_name)(**kwargs).eval()
         with torch.no_grad():
-            return module, module(torch.randn(shape))
+            return module, module(*_tensors(type_name, shapes))
 
 
-def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shape: Shape, why: str) -> None:
+def structure(out: Any) -> Output:
+    """torch's output as shapes: a tensor's shape, or a TupleOut of the (nested) tuple's items."""
+    if isinstance(out, torch.Tensor):
+        return tuple(out.shape)
+    assert isinstance(out, tuple), f"unexpected output type {type(out).__name__}"
+    return TupleOut(tuple(structure(item) for item in out))
+
+
+def _leaves(out: Output) -> list[Shape]:
+    return [leaf for item in out.items for leaf in _leaves(item)] if isinstance(out, TupleOut) else [out]
+
+
+def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Shape], why: str) -> None:
     try:
-        _, out = run_torch(type_name, kwargs, shape)
+        _, out = run_torch(type_name, kwargs, shapes)
     except TypeError as exc:
         assert "required positional argument" not in str(exc), f"test harness: {exc}"
         return
     except Exception:  # any failure of torch's is a rejection
         return
-    if out.numel() == 0:
+    if any(math.prod(leaf) == 0 for leaf in _leaves(structure(out))):
         # Deliberate: torch returns an empty tensor in a few cases (Upsample mode='area' with a
         # scale_factor that floors a size to 0); spec shapes are positive, so the rule rejects it.
         return
     pytest.fail(
-        f"torchspec rejects {type_name}({kwargs}) on input {list(shape)} ({why}), but torch accepts "
-        f"it and returns {list(out.shape)}"
+        f"torchspec rejects {type_name}({kwargs}) on {[list(x) for x in shapes]} ({why}), but torch accepts "
+        f"it and returns {structure(out)}"
     )
 
 
-def expected_macs(module: torch.nn.Module, x_shape: Shape, out_shape: Shape) -> int | None:
+def expected_macs(module: torch.nn.Module, shapes: list[Shape], out_shape: Shape) -> int | None:
     """MACs computed from the real module, independently of the rules."""
+    x_shape = shapes[0]
+    if isinstance(module, ATTENTION):
+        # torch's own FLOP counter (2 per multiply-accumulate), in training mode and with the math
+        # attention kernel: eval's fused fast path and the CPU flash kernel hide their products
+        with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+            module.train()(*_tensors(type(module).__name__, shapes))
+        return counter.get_total_flops() // 2
+    weights = sum(p.numel() for n, p in module.named_parameters() if n.startswith("weight"))
+    if isinstance(module, torch.nn.RNNBase):  # every weight matrix once per step and sample
+        return weights * x_shape[0] * x_shape[1]
+    if isinstance(module, (torch.nn.RNNCellBase, torch.nn.Bilinear)):
+        return weights * math.prod(x_shape[:-1])
     if isinstance(module, torch.nn.modules.conv._ConvTransposeNd):
         return module.weight.numel() * x_shape[0] * math.prod(x_shape[2:])
     if isinstance(module, torch.nn.modules.conv._ConvNd):
@@ -206,9 +275,11 @@ def expected_macs(module: torch.nn.Module, x_shape: Shape, out_shape: Shape) -> 
 
 
 # -- the sweep -----------------------------------------------------------------------------------
-def check_example(cls: type[Layer], shape: Shape, data: dict[str, Any], outcomes: Counter[str]) -> None:
+def check_example(
+    cls: type[Layer], shapes: list[Shape], data: dict[str, Any], outcomes: Counter[str]
+) -> None:
     type_name = cls.type_name()
-    note(f"{type_name} {data} on {list(shape)}")
+    note(f"{type_name} {data} on {[list(shape) for shape in shapes]}")
     try:
         layer = cls.model_validate(data)
     except ValidationError as exc:
@@ -218,32 +289,33 @@ def check_example(cls: type[Layer], shape: Shape, data: dict[str, Any], outcomes
             return
         kwargs = {k: _tuplify(v) for k, v in data.items() if k not in ("name", "type")}
         why = "; ".join(e["msg"] for e in exc.errors())
-        assert_torch_rejects(type_name, _complete(type_name, kwargs, shape), shape, why)
+        assert_torch_rejects(type_name, _complete(type_name, kwargs, shapes), shapes, why)
         outcomes["invalid"] += 1
         return
     try:
-        inferred = layer.infer(shape)
+        inferred = layer.infer_many(shapes)
     except ShapeError as err:
-        kwargs = _complete(type_name, layer.torch_args(Inferred(shape)), shape)
-        assert_torch_rejects(type_name, kwargs, shape, err.message)
+        kwargs = _complete(type_name, layer.torch_args(Inferred(shapes[0])), shapes)
+        assert_torch_rejects(type_name, kwargs, shapes, err.message)
         outcomes["shape_error"] += 1
         return
     kwargs = layer.torch_args(inferred)
     note(f"torch.nn.{type_name}(**{kwargs})")
     try:
-        module, out = run_torch(type_name, kwargs, shape)
+        module, out = run_torch(type_name, kwargs, shapes)
     except Exception as exc:
         pytest.fail(
-            f"torchspec infers {list(inferred.shape)} for {type_name}({kwargs}) on {list(shape)}, "
+            f"torchspec infers {inferred.outputs} for {type_name}({kwargs}) on {shapes}, "
             f"but torch fails: {type(exc).__name__}: {exc}"
         )
-    assert tuple(out.shape) == inferred.shape, "output shape"
+    assert structure(out) == inferred.outputs, "output shapes (the whole tuple for tuple outputs)"
+    assert _leaves(structure(out))[0] == inferred.shape, "main output: the first tensor"
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert params == inferred.params, "trainable parameters"
     assert sum(b.numel() for b in module.buffers()) == inferred.buffers, "buffer elements"
     state = module.state_dict().values()
     assert sum(t.numel() * t.element_size() for t in state) == inferred.state_bytes, "state bytes"
-    macs = expected_macs(module, shape, tuple(out.shape))
+    macs = expected_macs(module, shapes, inferred.shape)
     if macs is not None:
         assert inferred.macs == macs, "MACs"
     outcomes["built"] += 1
@@ -263,9 +335,9 @@ def test_rule_matches_torch(type_name: str) -> None:
     )
     @given(st.data())
     def sweep(data: st.DataObject) -> None:
-        shape = data.draw(shapes(cls), label="shape")
-        spec = data.draw(layer_data(cls, shape), label="spec")
-        check_example(cls, shape, spec, outcomes)
+        inputs = data.draw(input_shapes(cls), label="shapes")
+        spec = data.draw(layer_data(cls, inputs[0]), label="spec")
+        check_example(cls, inputs, spec, outcomes)
 
     sweep()
     assert outcomes["built"] >= MIN_BUILT, f"too few valid examples reached torch: {dict(outcomes)}"

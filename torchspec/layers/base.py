@@ -27,8 +27,10 @@ __all__ = [
     "Inferred",
     "Layer",
     "ModuleName",
+    "Output",
     "Shape",
     "ShapeError",
+    "TupleOut",
     "checked_dim",
     "expand",
     "fmt_shape",
@@ -103,8 +105,24 @@ class ShapeError(Exception):
 
 
 @dataclass(frozen=True)
+class TupleOut:
+    """A tuple a layer's forward returns: LSTM's ``(output, (h_n, c_n))`` is
+    ``TupleOut((output, TupleOut((h_n, c_n))))``, each leaf a tensor's shape."""
+
+    items: tuple[Output, ...]
+
+
+Output = Shape | TupleOut  # one tensor's shape, or a (nested) tuple of them
+
+
+@dataclass(frozen=True)
 class Inferred:
-    """What a shape rule computes for one layer on one input shape (batch included)."""
+    """What a shape rule computes for one layer on its input shapes (batch included).
+
+    ``shape`` is the main output, the one the next layer reads by default: the only tensor, or
+    element 0 of a tuple output (recursively: LSTM's output sequence). ``outputs`` is the whole
+    output as torch returns it (a ``TupleOut`` for tuples); left out, it is ``shape``.
+    """
 
     shape: Shape
     params: int = 0  # trainable parameter elements
@@ -112,6 +130,11 @@ class Inferred:
     int64_buffers: int = 0  # of which int64 (BatchNorm's num_batches_tracked): 8 bytes, not 4
     macs: int = 0  # multiply-accumulates of one forward pass over the whole batch
     args: dict[str, Any] = field(default_factory=dict)  # values inferred for the constructor
+    outputs: Output | None = None
+
+    def __post_init__(self) -> None:
+        if self.outputs is None:
+            object.__setattr__(self, "outputs", self.shape)
 
     @property
     def state_bytes(self) -> int:
@@ -159,6 +182,8 @@ class Layer(BaseModel):
     # Per-sample ranks this layer accepts (None: any). Conv3d: (4,) for (C, D, H, W).
     sample_ranks: ClassVar[tuple[int, ...] | None] = None
     sample_layout: ClassVar[str] = ""
+    # How many inputs the layer takes: (min, max), max None for any number.
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
 
     @classmethod
     def type_name(cls) -> str:
@@ -168,6 +193,20 @@ class Layer(BaseModel):
     def infer(self, shape: Shape) -> Inferred:
         """Output shape, parameter count and MACs for ``shape`` (batch included)."""
         raise NotImplementedError
+
+    def infer_many(self, shapes: list[Shape]) -> Inferred:
+        """The shape rule of a layer with several inputs (``from: [a, b]``), in input order."""
+        if self.arity != (1, 1):
+            raise NotImplementedError
+        return self.infer(shapes[0])
+
+    @classmethod
+    def torch_inputs(cls, count: int) -> tuple[int, ...]:
+        """Which of the ``count`` inputs torch's forward receives, in order (all, by default).
+
+        MultiheadAttention given one input calls ``forward(x, x, x)``: ``(0, 0, 0)``.
+        """
+        return tuple(range(count))
 
     def check_rank(self, shape: Shape) -> None:
         ranks = self.sample_ranks
