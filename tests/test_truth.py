@@ -34,14 +34,14 @@ from typing import Any
 
 import pytest
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
 from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError
-from torchspec.layers.base import Output, TupleOut
+from torchspec.layers.base import Out, TupleOut, tensors_of
 
 TYPES = sorted(set(REGISTRY) - {"Sequential"})
 EXAMPLES = 150
@@ -154,7 +154,7 @@ def layer_data(draw: st.DrawFn, cls: type[Layer], shape: Shape) -> dict[str, Any
     required = set(schema.get("required", ()))
     data: dict[str, Any] = {"type": cls.type_name()}
     for field, node in schema["properties"].items():
-        if field in ("name", "type"):
+        if field in ("name", "type", "from"):  # wiring, not a constructor argument
             continue
         if field in required or draw(st.booleans()):
             data[field] = draw(_cached_strategy(json.dumps(node, sort_keys=True), shape))
@@ -221,16 +221,14 @@ def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tu
             return module, module(*_tensors(type_name, shapes))
 
 
-def structure(out: Any) -> Output:
+def structure(out: Any) -> Out:
     """torch's output as shapes: a tensor's shape, or a TupleOut of the (nested) tuple's items."""
     if isinstance(out, torch.Tensor):
         return tuple(out.shape)
+    if out is None:  # MultiheadAttention's weights with need_weights=False
+        return None  # type: ignore[return-value]
     assert isinstance(out, tuple), f"unexpected output type {type(out).__name__}"
     return TupleOut(tuple(structure(item) for item in out))
-
-
-def _leaves(out: Output) -> list[Shape]:
-    return [leaf for item in out.items for leaf in _leaves(item)] if isinstance(out, TupleOut) else [out]
 
 
 def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Shape], why: str) -> None:
@@ -241,7 +239,7 @@ def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Sh
         return
     except Exception:  # any failure of torch's is a rejection
         return
-    if any(math.prod(leaf) == 0 for leaf in _leaves(structure(out))):
+    if any(math.prod(leaf) == 0 for leaf in tensors_of(structure(out))):
         # Deliberate: torch returns an empty tensor in a few cases (Upsample mode='area' with a
         # scale_factor that floors a size to 0); spec shapes are positive, so the rule rejects it.
         return
@@ -305,11 +303,11 @@ def check_example(
         module, out = run_torch(type_name, kwargs, shapes)
     except Exception as exc:
         pytest.fail(
-            f"torchspec infers {inferred.outputs} for {type_name}({kwargs}) on {shapes}, "
+            f"torchspec infers {inferred.out} for {type_name}({kwargs}) on {shapes}, "
             f"but torch fails: {type(exc).__name__}: {exc}"
         )
-    assert structure(out) == inferred.outputs, "output shapes (the whole tuple for tuple outputs)"
-    assert _leaves(structure(out))[0] == inferred.shape, "main output: the first tensor"
+    assert structure(out) == inferred.out, "output shapes (the whole tuple for tuple outputs)"
+    assert tensors_of(structure(out))[0] == inferred.shape, "main output: the first tensor"
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert params == inferred.params, "trainable parameters"
     assert sum(b.numel() for b in module.buffers()) == inferred.buffers, "buffer elements"

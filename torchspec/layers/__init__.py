@@ -26,10 +26,14 @@ from torchspec.layers.base import (
     REGISTRY,
     Inferred,
     Layer,
+    Out,
     Shape,
     ShapeError,
+    TupleOut,
+    first_tensor,
     fmt_shape,
     register,
+    tensors_of,
 )
 
 __all__ = [
@@ -38,12 +42,16 @@ __all__ = [
     "AnyLayer",
     "Inferred",
     "Layer",
+    "Out",
     "Sequential",
     "Shape",
     "ShapeError",
+    "TupleOut",
+    "first_tensor",
     "fmt_shape",
     "layer_tag",
     "register",
+    "tensors_of",
 ]
 
 

@@ -27,7 +27,7 @@ from typing import ClassVar, Literal
 from pydantic import ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from torchspec.layers.base import Inferred, Layer, Output, Shape, TupleOut, register
+from torchspec.layers.base import Inferred, Layer, Out, Shape, TupleOut, register
 from torchspec.layers.fields import Bool, NonNegInt, PosInt, Probability
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
@@ -66,7 +66,7 @@ class _RNNBase(Layer):
         biases = self.num_layers * d * 2 * rows if self.bias else 0
         output = (shape[0], shape[1], d * h_out)
         h_n = (d * self.num_layers, batch, h_out)
-        state: Output = h_n
+        state: Out = h_n
         if self.gates == 4:  # LSTM: (h_n, c_n)
             state = TupleOut((h_n, (d * self.num_layers, batch, h)))
         return Inferred(
@@ -145,7 +145,7 @@ class _CellBase(Layer):
             params=weights + (2 * rows if self.bias else 0),
             macs=shape[0] * weights,
             args={"input_size": features},
-            outputs=TupleOut((h, h)) if self.gates == 4 else h,
+            outputs=TupleOut((h, h)) if self.gates == 4 else None,
         )
 
 
