@@ -22,10 +22,11 @@ class Problem:
     message: str
     hints: tuple[str, ...] = ()
     source_line: str | None = None
+    severity: str = "error"  # or "warning": printed the same way, and the command still succeeds
 
     def format(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
-        out = [f"{where}: error: {self.message}"]
+        out = [f"{where}: {self.severity}: {self.message}"]
         if self.source_line is not None and self.line:
             gutter = f"{self.line:>5} | "
             text, caret = _excerpt(self.source_line.rstrip("\r\n"), max(self.col - 1, 0))

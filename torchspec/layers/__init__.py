@@ -17,6 +17,7 @@ from torchspec.layers import (  # noqa: F401  (register)
     conv,
     distance,
     linear,
+    merge,
     norm,
     pool,
     recurrent,

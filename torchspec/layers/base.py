@@ -149,7 +149,8 @@ ModuleName = Annotated[
 class ShapeError(Exception):
     """A shape rule failed. ``field`` names the parameter to point at (None: the layer itself).
 
-    ``message`` may contain ``{incoming}``, replaced by the incoming shape and where it came from.
+    ``message`` may contain ``{incoming}``, replaced by the incoming shape and where it came from;
+    a layer with several inputs writes ``{in0}``, ``{in1}``, ... for each input the same way.
     """
 
     def __init__(self, message: str, *, field: str | None = None, hints: Sequence[str] = ()) -> None:
@@ -232,6 +233,8 @@ class Layer(BaseModel):
     # True when the output may share memory with the input (views, Identity, Dropout in eval):
     # an in-place layer downstream would overwrite the input too.
     aliases_input: ClassVar[bool] = False
+    # The module holding the torch class of the same name (torchspec's own layers: torchspec.nn).
+    torch_home: ClassVar[str] = "torch.nn"
 
     # Parameters shown without a keyword in the table, as torch's repr does (in_channels, out_channels).
     positional: ClassVar[tuple[str, ...]] = ()
@@ -309,9 +312,9 @@ class Layer(BaseModel):
     def torch_factory(cls) -> Callable[..., Any]:
         """The torch class the layer becomes: ``torch.nn.<type>``; torchspec's own layers
         (merges, tensor ops) return theirs from :mod:`torchspec.nn`. Imports torch."""
-        import torch.nn
+        import importlib
 
-        return getattr(torch.nn, cls.type_name())  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(cls.torch_home), cls.type_name())  # type: ignore[no-any-return]
 
     def torch_module(self, args: dict[str, Any]) -> Any:
         """The ``torch.nn.Module`` for this layer, from the resolved :meth:`torch_args`."""
