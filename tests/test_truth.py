@@ -216,7 +216,7 @@ def _tensors(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
 def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tuple[torch.nn.Module, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = getattr(torch.nn, type_name)(**kwargs).eval()
+        module = REGISTRY[type_name].torch_factory()(**kwargs).eval()
         with torch.no_grad():
             return module, module(*_tensors(type_name, shapes))
 
@@ -298,7 +298,7 @@ def check_example(
         outcomes["shape_error"] += 1
         return
     kwargs = layer.torch_args(inferred)
-    note(f"torch.nn.{type_name}(**{kwargs})")
+    note(f"{REGISTRY[type_name].torch_home}.{type_name}(**{kwargs})")
     try:
         module, out = run_torch(type_name, kwargs, shapes)
     except Exception as exc:

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, TupleOut, fmt_shape, register
+from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, TupleOut, register
 from torchspec.layers.fields import Bool, PosFloat, PosInt, Probability
 
 __all__ = ["MultiheadAttention", "TransformerDecoderLayer", "TransformerEncoderLayer"]
 
 
 def _check_sequence(shape: Shape, what: str) -> None:
+    """``what`` names the input in the message: "the query {in0}"."""
     if len(shape) != 3:
         raise ShapeError(
-            f"{what} must be a batch of sequences, rank 3 ([N, L, E] or [L, N, E]), but it is "
-            f"{fmt_shape(shape)}, rank {len(shape) - 1} per sample",
+            f"{what} must be a batch of sequences, rank 3 ([N, L, E] or [L, N, E]), but has rank "
+            f"{len(shape) - 1} per sample",
             hints=["the spec's input is one sample without the batch dimension, e.g. [T, F]"],
         )
 
@@ -43,13 +44,13 @@ def _batch_and_length(shape: Shape, batch_first: bool) -> tuple[int, int]:
     return (shape[0], shape[1]) if batch_first else (shape[1], shape[0])
 
 
-def _same_batch(what: str, shape: Shape, batch: int, batch_first: bool, query: Shape) -> None:
+def _same_batch(what: str, shape: Shape, batch: int, batch_first: bool, first: str) -> None:
     got, _ = _batch_and_length(shape, batch_first)
     if got != batch:
         where = "dim 0" if batch_first else "dim 1 (batch_first: false)"
         raise ShapeError(
-            f"{what} {fmt_shape(shape)} has batch size {got} in {where} but the query "
-            f"{fmt_shape(query)} has {batch}; they must match",
+            f"{what} has batch size {got} in {where} but {first} has {batch}; they must match",
+            field="from",
         )
 
 
@@ -88,22 +89,21 @@ class MultiheadAttention(Layer):
         return self.infer_many([shape])
 
     def infer_many(self, shapes: list[Shape]) -> Inferred:
-        query, key, value = (shapes[i] for i in self.torch_inputs(len(shapes)))
-        for what, shape in (("the query", query), ("the key", key), ("the value", value)):
-            _check_sequence(shape, what)
+        order = self.torch_inputs(len(shapes))
+        query, key, value = (shapes[i] for i in order)
+        names = [f"the {what} {{in{i}}}" for what, i in zip(("query", "key", "value"), order)]
+        for name, shape in zip(names, (query, key, value)):
+            _check_sequence(shape, name)
         e = self.check_given("embed_dim", self.embed_dim, query[-1], None)
         _heads("embed_dim", e, self.num_heads, "num_heads")
-        kdim = self._side_dim("kdim", self.kdim, key)
-        vdim = self._side_dim("vdim", self.vdim, value)
+        kdim = self._side_dim("kdim", self.kdim, key, names[1])
+        vdim = self._side_dim("vdim", self.vdim, value, names[2])
         batch, length = _batch_and_length(query, self.batch_first)
-        _same_batch("the key", key, batch, self.batch_first, query)
-        _same_batch("the value", value, batch, self.batch_first, query)
+        _same_batch(names[1], key, batch, self.batch_first, names[0])
+        _same_batch(names[2], value, batch, self.batch_first, names[0])
         _, source = _batch_and_length(key, self.batch_first)
         if _batch_and_length(value, self.batch_first)[1] != source:
-            raise ShapeError(
-                f"the key {fmt_shape(key)} and the value {fmt_shape(value)} must have the same "
-                f"sequence length"
-            )
+            raise ShapeError(f"{names[1]} and {names[2]} must have the same sequence length", field="from")
         same = kdim == e and vdim == e
         weights = e * e + e * kdim + e * vdim  # q, k, v projections
         params = weights + e * e  # + out_proj
@@ -119,11 +119,10 @@ class MultiheadAttention(Layer):
         attn = (batch, length, keys)
         return Inferred(query, params=params, macs=macs, args=args, outputs=TupleOut((query, attn)))
 
-    def _side_dim(self, field: str, given: int | None, shape: Shape) -> int:
+    def _side_dim(self, field: str, given: int | None, shape: Shape, name: str) -> int:
         if given is not None and given != shape[-1]:
-            which = "key" if field == "kdim" else "value"
             raise ShapeError(
-                f"{field} is {given} but the {which} {fmt_shape(shape)} has {shape[-1]} features; "
+                f"{field} is {given} but {name} has {shape[-1]} features; "
                 f"set {field}: {shape[-1]} or leave it out",
                 field=field,
             )
@@ -147,7 +146,7 @@ class _TransformerLayer(Layer):
 
     def _block(self, shape: Shape) -> tuple[int, int, int, int, int]:
         """(d_model, batch, length, params, MACs) of self-attention + feed-forward + 2 norms."""
-        _check_sequence(shape, "the input")
+        _check_sequence(shape, "the input {in0}")
         e = self.check_given("d_model", self.d_model, shape[-1], None)
         _heads("d_model", e, self.nhead, "nhead")
         batch, length = _batch_and_length(shape, self.batch_first)
@@ -181,24 +180,19 @@ class TransformerDecoderLayer(_TransformerLayer):
     """
 
     type: Literal["TransformerDecoderLayer"] = "TransformerDecoderLayer"
-    arity = (2, 2)
-
-    def infer(self, shape: Shape) -> Inferred:
-        raise ShapeError(
-            "takes two inputs, (tgt, memory), but gets one",
-            hints=["name both with from: [tgt_layer, memory_layer]"],
-        )
+    arity = (2, 2)  # (tgt, memory)
 
     def infer_many(self, shapes: list[Shape]) -> Inferred:
         tgt, memory = shapes
         e, batch, length, params, macs = self._block(tgt)
-        _check_sequence(memory, "the memory")
+        _check_sequence(memory, "the memory {in1}")
         if memory[-1] != e:
             raise ShapeError(
-                f"the memory {fmt_shape(memory)} must have d_model={e} features, like the target "
-                f"{fmt_shape(tgt)}, but has {memory[-1]}"
+                f"the memory {{in1}} must have d_model={e} features, like the target {{in0}}, "
+                f"but has {memory[-1]}",
+                field="from",
             )
-        _same_batch("the memory", memory, batch, self.batch_first, tgt)
+        _same_batch("the memory {in1}", memory, batch, self.batch_first, "the target {in0}")
         _, source = _batch_and_length(memory, self.batch_first)
         params += 4 * e * e + 4 * e * int(self.bias) + self._norm(e)  # cross-attention, norm3
         macs += batch * (2 * length * e * e + 2 * source * e * e + 2 * length * source * e)

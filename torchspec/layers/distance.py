@@ -6,38 +6,24 @@ dimension of the broadcast shape.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, fmt_shape, register
+from torchspec.layers.base import Inferred, Shape, ShapeError, fmt_shape, register
 from torchspec.layers.fields import Bool, Dim, Float, PosFloat
+from torchspec.layers.merge import _Broadcast
 
-__all__ = ["CosineSimilarity", "PairwiseDistance", "broadcast"]
-
-
-def broadcast(first: Shape, second: Shape) -> Shape:
-    """torch's broadcasting of two shapes; a ShapeError naming both where a size disagrees."""
-    rank = max(len(first), len(second))
-    a = (1,) * (rank - len(first)) + first
-    b = (1,) * (rank - len(second)) + second
-    out = []
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        if x != y and 1 not in (x, y):
-            raise ShapeError(
-                f"the inputs {fmt_shape(first)} and {fmt_shape(second)} do not broadcast: "
-                f"{x} against {y} in dimension {i - rank} (sizes must be equal or 1)"
-            )
-        out.append(y if x == 1 else x)
-    return tuple(out)
+__all__ = ["CosineSimilarity", "PairwiseDistance"]
 
 
-class _TwoInputs(Layer):
+class _TwoInputs(_Broadcast):
+    """Add's broadcasting rule (``infer_many`` of the base gives the broadcast shape), then a
+    reduction; these are torch.nn's own classes, with two inputs (x1, x2)."""
+
     arity = (2, 2)
+    torch_home: ClassVar[str] = "torch.nn"
 
-    def infer(self, shape: Shape) -> Inferred:
-        raise ShapeError(
-            "takes two inputs, (x1, x2), but gets one",
-            hints=["name both with from: [first_layer, second_layer]"],
-        )
+    def broadcast(self, shapes: list[Shape]) -> Shape:
+        return super().infer_many(shapes).shape
 
 
 @register
@@ -50,7 +36,7 @@ class CosineSimilarity(_TwoInputs):
     eps: PosFloat = 1e-8
 
     def infer_many(self, shapes: list[Shape]) -> Inferred:
-        shape = broadcast(*shapes)
+        shape = self.broadcast(shapes)
         rank = len(shape)
         if not -rank <= self.dim < rank:
             raise ShapeError(
@@ -73,5 +59,5 @@ class PairwiseDistance(_TwoInputs):
     keepdim: Bool = False
 
     def infer_many(self, shapes: list[Shape]) -> Inferred:
-        shape = broadcast(*shapes)
+        shape = self.broadcast(shapes)
         return Inferred(shape[:-1] + ((1,) if self.keepdim else ()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, fmt_shape, prod, register
+from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, prod, register
 from torchspec.layers.fields import Bool, PosInt
 
 
@@ -56,26 +56,20 @@ class Bilinear(Layer):
     out_features: PosInt
     bias: Bool = True
 
-    def infer(self, shape: Shape) -> Inferred:
-        raise ShapeError(
-            "takes two inputs, (input1, input2), but gets one",
-            hints=["name both with from: [first_layer, second_layer]"],
-        )
-
     def infer_many(self, shapes: list[Shape]) -> Inferred:
         first, second = shapes
         self.check_rank(first)
         self.check_rank(second)
         if first[:-1] != second[:-1]:
             raise ShapeError(
-                f"input1 {fmt_shape(first)} and input2 {fmt_shape(second)} must have the same "
-                f"dimensions but the last"
+                "input1 {in0} and input2 {in1} must have the same dimensions but the last",
+                field="from",
             )
         f1 = self.check_given("in1_features", self.in1_features, first[-1], None)
         f2 = second[-1]
         if self.in2_features not in (None, f2):
             raise ShapeError(
-                f"in2_features is {self.in2_features} but input2 is {fmt_shape(second)}; "
+                f"in2_features is {self.in2_features} but input2 is {{in1}}; "
                 f"set in2_features: {f2} or leave it out",
                 field="in2_features",
             )
