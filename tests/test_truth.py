@@ -21,6 +21,12 @@ Deliberate differences from torch that this sweep does not exercise:
 
 Deliberate differences it does exercise: return_indices=True (``DELIBERATE``: the layer would
 return a tuple) and outputs with a zero-size dimension (see ``assert_torch_rejects``).
+
+Layers with several inputs (``arity``) get that many inputs, drawn as variations of one shape
+(each dimension kept, made 1, or redrawn: what broadcasting and concatenation care about), and
+are checked through ``infer_many`` and ``module(*inputs)`` (in the order ``torch_inputs`` gives:
+MultiheadAttention's one input is query, key and value); a tuple output is compared element by
+element with ``Inferred.outputs``. The torch class is ``cls.torch_factory()``.
 """
 
 from __future__ import annotations
@@ -40,8 +46,7 @@ from pydantic import ValidationError
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError
-from torchspec.layers.base import Out, TupleOut, tensors_of
+from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError, TupleOut
 
 TYPES = sorted(set(REGISTRY) - {"Sequential"})
 EXAMPLES = 150
@@ -63,6 +68,7 @@ INFERABLE = {
     "in2_features": (1, -1),
 }
 
+# MACs from torch's own FLOP counter (their products are not one weight matrix per position).
 ATTENTION = (
     torch.nn.MultiheadAttention,
     torch.nn.TransformerEncoderLayer,
@@ -127,7 +133,10 @@ def strategy(node: dict[str, Any], shape: Shape) -> st.SearchStrategy[Any]:
         # the input's trailing sizes, batch included (normalized_shape, sizes that keep a shape)
         tails = [list(shape[i:]) for i in range(len(shape)) if low <= len(shape) - i <= high]
         tails = [t for t in tails if all(_fits(v, node.get("items", {})) for v in t)]
-        return st.one_of(items, st.sampled_from(tails)) if tails else items
+        options = [items, st.sampled_from(tails)] if tails else [items]
+        if low <= len(shape) <= high and _fits(0, node.get("items", {})):  # dim lists: a permutation
+            options.append(st.permutations(range(len(shape))).map(list))
+        return st.one_of(options)
     raise NotImplementedError(f"no strategy for schema node {node}")
 
 
@@ -154,15 +163,11 @@ def layer_data(draw: st.DrawFn, cls: type[Layer], shape: Shape) -> dict[str, Any
     required = set(schema.get("required", ()))
     data: dict[str, Any] = {"type": cls.type_name()}
     for field, node in schema["properties"].items():
-        if field in ("name", "type", "from"):  # wiring, not a constructor argument
+        if field in ("name", "type", "from"):
             continue
         if field in required or draw(st.booleans()):
             data[field] = draw(_cached_strategy(json.dumps(node, sort_keys=True), shape))
     return data
-
-
-def _cap(rank: int) -> int:
-    return max(2, min(12, int(40_000 ** (1 / rank))))  # keep big ranks small in elements
 
 
 @st.composite
@@ -170,27 +175,21 @@ def shapes(draw: st.DrawFn, cls: type[Layer]) -> Shape:
     """A batched input: batch 1..3, a per-sample rank the layer accepts, small dimensions."""
     ranks = cls.sample_ranks or (1, 2, 3, 4)
     rank = draw(st.sampled_from(ranks))
-    cap = _cap(rank)
+    cap = max(2, min(12, int(40_000 ** (1 / rank))))  # keep big ranks small in elements
     per = [draw(st.integers(1, 6 if i == 0 and rank > 1 else cap)) for i in range(rank)]
     return (draw(st.integers(1, 3)), *per)
 
 
 @st.composite
 def input_shapes(draw: st.DrawFn, cls: type[Layer]) -> list[Shape]:
-    """As many inputs as the layer's arity allows. Inputs after the first are mostly the first's
-    shape with some dimensions kept, set to 1 (broadcasting) or redrawn (a key's length, a second
-    feature count), sometimes a fresh shape: agreeing and disagreeing inputs both get tried."""
+    """``arity`` inputs: a shape, then variations of it (each dim kept, 1, or redrawn)."""
+    base = draw(shapes(cls))
     low, high = cls.arity
-    first = draw(shapes(cls))
-    result = [first]
-    for _ in range(draw(st.integers(low, high if high is not None else low + 2)) - 1):
-        if draw(st.integers(0, 4)) == 0:
-            result.append(draw(shapes(cls)))
-            continue
-        cap = _cap(len(first) - 1)
-        dims = [draw(st.sampled_from([d, d, d, 1, draw(st.integers(1, cap))])) for d in first]
-        result.append(tuple(dims))
-    return result
+    count = draw(st.integers(low, high if high is not None else low + 2))
+    out = [base]
+    for _ in range(count - 1):
+        out.append(tuple(draw(st.sampled_from([d, d, d, 1, draw(st.integers(1, 6))])) for d in base))
+    return out
 
 
 # -- torch side ----------------------------------------------------------------------------------
@@ -207,7 +206,7 @@ def _complete(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> di
     return kwargs
 
 
-def _tensors(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
+def _call_inputs(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
     """One random tensor per input, passed to forward as the layer says (a tensor may repeat)."""
     inputs = [torch.randn(shape) for shape in shapes]
     return [inputs[i] for i in REGISTRY[type_name].torch_inputs(len(shapes))]
@@ -218,17 +217,22 @@ def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tu
         warnings.simplefilter("ignore")
         module = REGISTRY[type_name].torch_factory()(**kwargs).eval()
         with torch.no_grad():
-            return module, module(*_tensors(type_name, shapes))
+            return module, module(*_call_inputs(type_name, shapes))
 
 
-def structure(out: Any) -> Out:
-    """torch's output as shapes: a tensor's shape, or a TupleOut of the (nested) tuple's items."""
+def structure(out: Any) -> Any:
+    """A torch output as shapes: a tensor's shape, nested tuples of them, None as None."""
     if isinstance(out, torch.Tensor):
         return tuple(out.shape)
-    if out is None:  # MultiheadAttention's weights with need_weights=False
-        return None  # type: ignore[return-value]
-    assert isinstance(out, tuple), f"unexpected output type {type(out).__name__}"
+    if out is None:
+        return None
     return TupleOut(tuple(structure(item) for item in out))
+
+
+def _tensors(out: Any) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return [t for item in (out or ()) for t in _tensors(item)]
 
 
 def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Shape], why: str) -> None:
@@ -239,12 +243,12 @@ def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Sh
         return
     except Exception:  # any failure of torch's is a rejection
         return
-    if any(math.prod(leaf) == 0 for leaf in tensors_of(structure(out))):
+    if any(t.numel() == 0 for t in _tensors(out)):
         # Deliberate: torch returns an empty tensor in a few cases (Upsample mode='area' with a
         # scale_factor that floors a size to 0); spec shapes are positive, so the rule rejects it.
         return
     pytest.fail(
-        f"torchspec rejects {type_name}({kwargs}) on {[list(x) for x in shapes]} ({why}), but torch accepts "
+        f"torchspec rejects {type_name}({kwargs}) on inputs {shapes} ({why}), but torch accepts "
         f"it and returns {structure(out)}"
     )
 
@@ -253,10 +257,10 @@ def expected_macs(module: torch.nn.Module, shapes: list[Shape], out_shape: Shape
     """MACs computed from the real module, independently of the rules."""
     x_shape = shapes[0]
     if isinstance(module, ATTENTION):
-        # torch's own FLOP counter (2 per multiply-accumulate), in training mode and with the math
+        # torch's FLOP counter (2 per multiply-accumulate), in training mode and with the math
         # attention kernel: eval's fused fast path and the CPU flash kernel hide their products
         with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
-            module.train()(*_tensors(type(module).__name__, shapes))
+            module.train()(*_call_inputs(type(module).__name__, shapes))
         return counter.get_total_flops() // 2
     weights = sum(p.numel() for n, p in module.named_parameters() if n.startswith("weight"))
     if isinstance(module, torch.nn.RNNBase):  # every weight matrix once per step and sample
@@ -277,7 +281,8 @@ def check_example(
     cls: type[Layer], shapes: list[Shape], data: dict[str, Any], outcomes: Counter[str]
 ) -> None:
     type_name = cls.type_name()
-    note(f"{type_name} {data} on {[list(shape) for shape in shapes]}")
+    shape = shapes[0]
+    note(f"{type_name} {data} on {shapes}")
     try:
         layer = cls.model_validate(data)
     except ValidationError as exc:
@@ -293,12 +298,12 @@ def check_example(
     try:
         inferred = layer.infer_many(shapes)
     except ShapeError as err:
-        kwargs = _complete(type_name, layer.torch_args(Inferred(shapes[0])), shapes)
+        kwargs = _complete(type_name, layer.torch_args(Inferred(shape)), shapes)
         assert_torch_rejects(type_name, kwargs, shapes, err.message)
         outcomes["shape_error"] += 1
         return
     kwargs = layer.torch_args(inferred)
-    note(f"{REGISTRY[type_name].torch_home}.{type_name}(**{kwargs})")
+    note(f"{cls.torch_home}.{type_name}(**{kwargs})")
     try:
         module, out = run_torch(type_name, kwargs, shapes)
     except Exception as exc:
@@ -306,14 +311,15 @@ def check_example(
             f"torchspec infers {inferred.out} for {type_name}({kwargs}) on {shapes}, "
             f"but torch fails: {type(exc).__name__}: {exc}"
         )
-    assert structure(out) == inferred.out, "output shapes (the whole tuple for tuple outputs)"
-    assert tensors_of(structure(out))[0] == inferred.shape, "main output: the first tensor"
+    assert structure(out) == inferred.out, "output shape(s)"
+    out = _tensors(out)[0]  # the main output: what the next layer reads
+    assert tuple(out.shape) == inferred.shape, "main output shape"
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert params == inferred.params, "trainable parameters"
     assert sum(b.numel() for b in module.buffers()) == inferred.buffers, "buffer elements"
     state = module.state_dict().values()
     assert sum(t.numel() * t.element_size() for t in state) == inferred.state_bytes, "state bytes"
-    macs = expected_macs(module, shapes, inferred.shape)
+    macs = expected_macs(module, shapes, tuple(out.shape))
     if macs is not None:
         assert inferred.macs == macs, "MACs"
     outcomes["built"] += 1

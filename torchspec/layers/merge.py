@@ -53,7 +53,7 @@ class _Broadcast(_Own):
                 if x != y and 1 not in (x, y):
                     first = "{in0}" if i == 1 else "the inputs before it, broadcast to " + str(list(out))
                     raise ShapeError(
-                        f"cannot broadcast {first} with {{in{i}}}: dimension {k - rank} is {x} "
+                        f"cannot broadcast {first} with {{in{i}}}: dimension {k} is {x} "
                         f"vs {y} (sizes must be equal or 1)",
                         field="from",
                         hints=[
