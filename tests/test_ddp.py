@@ -155,3 +155,28 @@ def test_dp_without_several_gpus_falls_back_with_a_notice(
         in capsys.readouterr().out
     )
     assert history[0]["step"] == 8
+
+
+# The same network with a residual block wired with from: (a torch.fx GraphModule inside).
+GRAPH_SPEC = SPEC.replace(
+    "  - ReLU\n",
+    """\
+  - ReLU
+  - name: res
+    type: Sequential
+    layers:
+      - {name: conv, type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+      - {type: Add, from: [conv, input]}
+""",
+)
+
+
+def test_a_graph_model_trains_under_ddp_like_one_process(tmp_path: Path) -> None:
+    assert GRAPH_SPEC != SPEC
+    spec = write_spec(tmp_path, GRAPH_SPEC, "graph", out="out")
+    _torchrun(spec, tmp_path / "w", "--set", "train.epochs=1")
+    ranks = [load_file(str(tmp_path / "w" / f"rank{r}.safetensors")) for r in range(2)]
+    assert "res.conv.weight" in ranks[0]
+    _close(*ranks, atol=0)
+    _single(spec, tmp_path / "ref", epochs=1)
+    _close(ranks[0], load_file(str(tmp_path / "ref" / "model.safetensors")), atol=1e-5)

@@ -210,14 +210,14 @@ ERRORS = [
         5,
         "[a, input]",
         "ranks 2 and 4 differ",
-        "",
+        "so the ranks agree",
     ),
     (
         "  - {name: a, type: ReLU}\n  - {type: Concat, dim: 4, from: [a, input]}\n",
         5,
         "{type: Concat",
-        "dim 4 is out of range for [N, 3, 8, 8]",
-        "[-4, 3]",
+        "dim 4 is out of range for [N, 3, 8, 8] (a: after ReLU at layers[0])",
+        "count the batch dimension",
     ),
     (
         "  - {name: a, type: Conv2d, out_channels: 4, kernel_size: 1}\n"
@@ -245,6 +245,13 @@ ERRORS = [
         "class",
         "'class' is a Python keyword",
         "class_",
+    ),
+    (
+        "  - {name: input, type: ReLU}\n  - {type: ReLU, from: input}\n",
+        4,
+        "input,",
+        "the name 'input' is taken in a container with from:",
+        "rename",
     ),
 ]
 

@@ -99,6 +99,17 @@ def _scope(
     wired = any(n.explicit for n in nodes)
     if wired:
         warnings += _unused(nodes, doc)
+        for node in nodes:
+            if node.layer.name == INPUT:  # `from: input` always means the container's input
+                problems.append(
+                    doc.problem(
+                        (*node.data_path, "name"),
+                        f"{node.layer.type_name()} "
+                        f"({where(node.data_path)}): the name 'input' is taken in a container with from:, "
+                        "where `input` means the container's input",
+                        ["rename the layer"],
+                    )
+                )
     return Scope(prefix, data_path, tuple(nodes), wired)
 
 

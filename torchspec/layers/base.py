@@ -323,7 +323,7 @@ class Layer(BaseModel):
     @property
     def inplace_write(self) -> bool:
         """True when the layer overwrites its input (``inplace: true``)."""
-        return bool(getattr(self, "inplace", False))
+        return "inplace" in type(self).model_fields and bool(self.inplace)  # type: ignore[attr-defined]
 
     def summary(self, inferred: Inferred) -> str:
         """``Conv3d(3, 64, kernel_size=3, padding=1)``: positional values, then what was set."""

@@ -14,21 +14,11 @@ from pydantic_core import PydanticCustomError
 
 from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, TupleOut, checked_dim, prod, register
 from torchspec.layers.fields import INT64_MAX, Bool, Dim, PosInt
+from torchspec.layers.reshape import normalize_dim
 
 __all__ = ["Add", "Chunk", "Concat", "Mean", "Mul", "Permute", "Reshape", "Select", "Split"]
 
 DimList = Annotated[list[Dim], Field(min_length=1, max_length=8)]
-
-
-def _dim(dim: int, rank: int, field: str = "dim", incoming: str = "{incoming}") -> int:
-    """``dim`` normalised for a rank (batch included); out of range is a ShapeError like torch's."""
-    if not -rank <= dim < rank:
-        raise ShapeError(
-            f"{field} {dim} is out of range for {incoming} (rank {rank} with the batch); "
-            f"use a value in [{-rank}, {rank - 1}]",
-            field=field,
-        )
-    return dim % rank
 
 
 class _Own(Layer):
@@ -93,13 +83,14 @@ class Concat(_Own):
 
     def infer_many(self, shapes: list[Shape]) -> Inferred:
         first = shapes[0]
-        dim = _dim(self.dim, len(first), incoming="{in0}")
+        dim = normalize_dim(self.dim, len(first), incoming="{in0}")
         total = 0
         for i, shape in enumerate(shapes):
             if len(shape) != len(first):
                 raise ShapeError(
                     f"cannot concatenate {{in0}} with {{in{i}}}: ranks {len(first)} and {len(shape)} differ",
                     field="from",
+                    hints=["Flatten, Reshape or Unflatten one input so the ranks agree"],
                 )
             for k, (x, y) in enumerate(zip(first, shape)):
                 if k != dim and x != y:
@@ -126,7 +117,7 @@ class Mean(_Own):
 
     def infer(self, shape: Shape) -> Inferred:
         dims = [self.dim] if isinstance(self.dim, int) else list(self.dim)
-        norm = [_dim(d, len(shape)) for d in dims]
+        norm = [normalize_dim(d, len(shape)) for d in dims]
         if len(set(norm)) != len(norm):
             raise ShapeError(f"dim {self.dim} names a dimension twice for {{incoming}}", field="dim")
         if self.keepdim:
@@ -145,7 +136,7 @@ class Permute(_Own):
 
     def infer(self, shape: Shape) -> Inferred:
         rank = len(shape)
-        norm = [_dim(d, rank, "dims") for d in self.dims]
+        norm = [normalize_dim(d, rank, "dims") for d in self.dims]
         if len(self.dims) != rank or sorted(norm) != list(range(rank)):
             raise ShapeError(
                 f"dims {self.dims} is not a permutation of the {rank} dimensions of {{incoming}}; "
@@ -218,7 +209,7 @@ class Chunk(_Own):
     dim: Dim = 1
 
     def infer(self, shape: Shape) -> Inferred:
-        dim = _dim(self.dim, len(shape))
+        dim = normalize_dim(self.dim, len(shape))
         size = shape[dim]
         step = -(-size // self.chunks)
         return _pieces([min(step, size - start) for start in range(0, size, step)], shape, dim)
@@ -236,7 +227,7 @@ class Split(_Own):
     dim: Dim = 1
 
     def infer(self, shape: Shape) -> Inferred:
-        dim = _dim(self.dim, len(shape))
+        dim = normalize_dim(self.dim, len(shape))
         size, split = shape[dim], self.split_size_or_sections
         if isinstance(split, int):
             return _pieces([min(split, size - start) for start in range(0, size, split)], shape, dim)
@@ -261,7 +252,7 @@ class Select(_Own):
     index: Annotated[int, Field(strict=True, ge=-INT64_MAX, le=INT64_MAX)]
 
     def infer(self, shape: Shape) -> Inferred:
-        dim = _dim(self.dim, len(shape))
+        dim = normalize_dim(self.dim, len(shape))
         if not -shape[dim] <= self.index < shape[dim]:
             raise ShapeError(
                 f"index {self.index} is out of range for dimension {dim} of {{incoming}} (size "

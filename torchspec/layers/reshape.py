@@ -12,12 +12,14 @@ from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, checked_di
 from torchspec.layers.fields import INT64_MAX, Bool, Dim, PosInt
 
 
-def _normalize(dim: int, rank: int, field: str) -> int:
+def normalize_dim(dim: int, rank: int, field: str = "dim", incoming: str = "{incoming}") -> int:
+    """``dim`` in [0, rank) for a rank with the batch; out of range is a ShapeError like torch's."""
     if not -rank <= dim < rank:
         raise ShapeError(
-            f"{field} {dim} is out of range for {{incoming}} (rank {rank} with the batch); "
+            f"{field} {dim} is out of range for {incoming} (rank {rank} with the batch); "
             f"use a value in [{-rank}, {rank - 1}]",
             field=field,
+            hints=["dimensions count the batch dimension (0), as in torch; negative ones count from the end"],
         )
     return dim % rank
 
@@ -32,8 +34,8 @@ class Flatten(Layer):
     end_dim: Dim = -1
 
     def infer(self, shape: Shape) -> Inferred:
-        start = _normalize(self.start_dim, len(shape), "start_dim")
-        end = _normalize(self.end_dim, len(shape), "end_dim")
+        start = normalize_dim(self.start_dim, len(shape), "start_dim")
+        end = normalize_dim(self.end_dim, len(shape), "end_dim")
         if start > end:
             raise ShapeError(
                 f"start_dim {self.start_dim} comes after end_dim {self.end_dim} for {{incoming}}",
@@ -69,7 +71,7 @@ class Unflatten(Layer):
         return value
 
     def infer(self, shape: Shape) -> Inferred:
-        dim = _normalize(self.dim, len(shape), "dim")
+        dim = normalize_dim(self.dim, len(shape), "dim")
         sizes = list(self.unflattened_size)
         known = prod([s for s in sizes if s != -1])
         if -1 in sizes:

@@ -52,8 +52,8 @@ from torchspec.training.objects import (
 )
 from torchspec.training.parallel import RANK_WEIGHTS_ENV, Parallel, start_parallel
 from torchspec.training.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.training.resolve import resolve_spec
 from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
-from torchspec.training.validate import resolve_spec
 
 __all__ = ["Interrupted", "train"]
 
