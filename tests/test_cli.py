@@ -81,25 +81,24 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
     model = build(spec, seed=0, device=device).eval()
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
+    leaves = _spec_layers(model)
     layers = {
         name: {"type": type(m).__name__, "params": sum(p.numel() for p in m.parameters())}
         for name, m in leaves.items()
     }
     buffers = sum(b.numel() for b in model.buffers())
-    outputs: dict[str, list[int]] = {}
     if not real_forward:  # the output shapes from a forward pass on the meta device (no memory)
         model = build(spec, device="meta").eval()
-        leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
+        leaves = _spec_layers(model)
+    every: dict[str, list[list[int]]] = {}  # every tensor of a tuple output (LSTM's h_n, c_n)
     for name, module in leaves.items():
-        module.register_forward_hook(
-            lambda _m, _i, out, name=name: outputs.__setitem__(name, list(out.shape))
-        )
+        module.register_forward_hook(lambda _m, _i, out, name=name: every.__setitem__(name, _shapes(out)))
     dev = "cpu" if real_forward else "meta"
     torch.manual_seed(1)
     x = torch.randn(report.input, device=dev) if real_forward else torch.empty(report.input, device=dev)
     with torch.no_grad():
         out = model(x)
+    outputs = {name: shapes[0] for name, shapes in every.items()}  # the main output: the first
     if real_forward:
         assert torch.isfinite(out).all()
     return {
@@ -109,7 +108,33 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
         "output": list(out.shape),
         "layers": layers,
         "outputs": outputs,
+        "every": every,
     }
+
+
+def _spec_layers(model: Any) -> dict[str, Any]:
+    """The modules the spec's layers became, by dotted path: the children of containers
+    (Sequential, GraphModule), not the insides of a layer (MultiheadAttention's out_proj)."""
+    import torch
+
+    found: dict[str, Any] = {}
+
+    def walk(module: Any, prefix: str) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, (torch.nn.Sequential, torch.fx.GraphModule)):
+                walk(child, f"{prefix}{name}.")
+            else:
+                found[prefix + name] = child
+
+    walk(model, "")
+    return found
+
+
+def _shapes(out: Any) -> list[list[int]]:
+    """Every tensor's shape in a module's output, depth first (a tensor, or nested tuples)."""
+    if isinstance(out, (tuple, list)):
+        return [shape for item in out for shape in _shapes(item)]
+    return [] if out is None else [list(out.shape)]
 
 
 @pytest.mark.parametrize("spec", ZOO + LOCAL, ids=lambda p: rel(p))
@@ -143,7 +168,7 @@ def test_check_json_agrees_with_torch(spec: Path) -> None:
             want["params"],
         )
         assert layer["output"] == torch_says["outputs"][layer["path"]], layer["path"]
-    activation = sum(4 * _numel(shape) for shape in torch_says["outputs"].values())
+    activation = sum(4 * _numel(shape) for shapes in torch_says["every"].values() for shape in shapes)
     assert report.activation_bytes == activation
 
 

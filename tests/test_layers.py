@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import sys
+import typing
 import warnings
 from typing import Any
 
@@ -24,7 +25,17 @@ from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError
 from torchspec.layers.base import RESERVED
 
 # Fields a rule infers from the incoming shape: optional here, required by torch.
-INFERABLE = {"in_channels", "in_features", "num_features", "num_channels"}
+INFERABLE = {
+    "in_channels",
+    "in_features",
+    "num_features",
+    "num_channels",
+    "input_size",
+    "embed_dim",
+    "d_model",
+    "in1_features",
+    "in2_features",
+}
 
 
 def L(type_name: str, **fields: Any) -> dict[str, Any]:
@@ -609,7 +620,12 @@ def test_registered_type_is_torch_class(type_name: str) -> None:
     torch_cls = REGISTRY[type_name].torch_factory()
     assert isinstance(torch_cls, type) and issubclass(torch_cls, torch.nn.Module)
     assert torch_cls.__name__ == type_name
-    params = inspect.signature(torch_cls).parameters
+    # RNN, LSTM, GRU take (*args, **kwargs) and declare their keywords in a typing overload
+    signatures = [inspect.signature(f) for f in typing.get_overloads(torch_cls.__init__)]
+    params = next(
+        (sig.parameters for sig in signatures if "args" not in sig.parameters),
+        inspect.signature(torch_cls).parameters,
+    )
     for field, info in REGISTRY[type_name].model_fields.items():
         if field in ("name", "type", "from_") or (type_name == "Sequential" and field == "layers"):
             continue
@@ -619,6 +635,8 @@ def test_registered_type_is_torch_class(type_name: str) -> None:
         if theirs is inspect.Parameter.empty:
             # torch requires it: we require it too, or infer it from the shape
             assert ours is PydanticUndefined or (ours is None and field in INFERABLE), field
+        elif callable(theirs) and isinstance(ours, str):  # activation: "relu" names F.relu
+            assert getattr(torch.nn.functional, ours) is theirs, f"{type_name}.{field} default"
         elif ours is not PydanticUndefined:
             assert ours == theirs and type(ours) is type(theirs), f"{type_name}.{field} default"
         else:

@@ -26,14 +26,14 @@ return a tuple) and outputs with a zero-size dimension (see ``assert_torch_rejec
 
 Layers with several inputs (``arity``) get that many inputs, drawn as variations of one shape
 (each dimension kept, made 1, or redrawn: what broadcasting and concatenation care about), and
-are checked through ``infer_many`` and ``module(*inputs)``; a tuple output is compared element by
+are checked through ``infer_many`` and ``module(*inputs)`` (in the order ``torch_inputs`` gives:
+MultiheadAttention's one input is query, key and value); a tuple output is compared element by
 element with ``Inferred.outputs``. The torch class is ``cls.torch_factory()``.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import math
 import warnings
@@ -45,6 +45,8 @@ import torch
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
 from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError, TupleOut
 
@@ -55,8 +57,25 @@ MIN_BUILT = 8  # examples per layer that must reach torch with a valid layer: th
 # Validation errors for things torch accepts but a Sequential cannot use (a tuple output).
 DELIBERATE = {"return_indices"}
 
-# Constructor arguments a rule infers from the incoming shape: which dimension gives them.
-INFERABLE = {"in_channels": 1, "num_features": 1, "num_channels": 1, "in_features": -1}
+# Constructor arguments a rule infers from the incoming shapes: (which input, which dimension).
+INFERABLE = {
+    "in_channels": (0, 1),
+    "num_features": (0, 1),
+    "num_channels": (0, 1),
+    "in_features": (0, -1),
+    "input_size": (0, -1),
+    "embed_dim": (0, -1),
+    "d_model": (0, -1),
+    "in1_features": (0, -1),
+    "in2_features": (1, -1),
+}
+
+# MACs from torch's own FLOP counter (their products are not one weight matrix per position).
+ATTENTION = (
+    torch.nn.MultiheadAttention,
+    torch.nn.TransformerEncoderLayer,
+    torch.nn.TransformerDecoderLayer,
+)
 
 SMALL_FLOATS = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 1 / 3, 0.7, 1.1, 2.2)
 
@@ -180,14 +199,19 @@ def _tuplify(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _complete(type_name: str, kwargs: dict[str, Any], shape: Shape) -> dict[str, Any]:
+def _complete(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> dict[str, Any]:
     """Fill the constructor arguments a rule would infer, so torch sees a complete call."""
-    signature = inspect.signature(REGISTRY[type_name].torch_factory())
-    for name, param in signature.parameters.items():
-        if param.default is inspect.Parameter.empty and param.kind is param.POSITIONAL_OR_KEYWORD:
-            if name not in kwargs:
-                kwargs[name] = shape[INFERABLE[name]]
+    # torch requires every inferable argument (RNN's takes *args, so ask the layer, not torch)
+    for name, (which, dim) in INFERABLE.items():
+        if name in REGISTRY[type_name].model_fields and name not in kwargs:
+            kwargs[name] = shapes[min(which, len(shapes) - 1)][dim]
     return kwargs
+
+
+def _call_inputs(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
+    """One random tensor per input, passed to forward as the layer says (a tensor may repeat)."""
+    inputs = [torch.randn(shape) for shape in shapes]
+    return [inputs[i] for i in REGISTRY[type_name].torch_inputs(len(shapes))]
 
 
 def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tuple[torch.nn.Module, Any]:
@@ -195,7 +219,7 @@ def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tu
         warnings.simplefilter("ignore")
         module = REGISTRY[type_name].torch_factory()(**kwargs).eval()
         with torch.no_grad():
-            return module, module(*(torch.randn(shape) for shape in shapes))
+            return module, module(*_call_inputs(type_name, shapes))
 
 
 def structure(out: Any) -> Any:
@@ -231,8 +255,20 @@ def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Sh
     )
 
 
-def expected_macs(module: torch.nn.Module, x_shape: Shape, out_shape: Shape) -> int | None:
+def expected_macs(module: torch.nn.Module, shapes: list[Shape], out_shape: Shape) -> int | None:
     """MACs computed from the real module, independently of the rules."""
+    x_shape = shapes[0]
+    if isinstance(module, ATTENTION):
+        # torch's FLOP counter (2 per multiply-accumulate), in training mode and with the math
+        # attention kernel: eval's fused fast path and the CPU flash kernel hide their products
+        with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+            module.train()(*_call_inputs(type(module).__name__, shapes))
+        return counter.get_total_flops() // 2
+    weights = sum(p.numel() for n, p in module.named_parameters() if n.startswith("weight"))
+    if isinstance(module, torch.nn.RNNBase):  # every weight matrix once per step and sample
+        return weights * x_shape[0] * x_shape[1]
+    if isinstance(module, (torch.nn.RNNCellBase, torch.nn.Bilinear)):
+        return weights * math.prod(x_shape[:-1])
     if isinstance(module, torch.nn.modules.conv._ConvTransposeNd):
         return module.weight.numel() * x_shape[0] * math.prod(x_shape[2:])
     if isinstance(module, torch.nn.modules.conv._ConvNd):
@@ -258,13 +294,13 @@ def check_example(
             return
         kwargs = {k: _tuplify(v) for k, v in data.items() if k not in ("name", "type")}
         why = "; ".join(e["msg"] for e in exc.errors())
-        assert_torch_rejects(type_name, _complete(type_name, kwargs, shape), shapes, why)
+        assert_torch_rejects(type_name, _complete(type_name, kwargs, shapes), shapes, why)
         outcomes["invalid"] += 1
         return
     try:
         inferred = layer.infer_many(shapes)
     except ShapeError as err:
-        kwargs = _complete(type_name, layer.torch_args(Inferred(shape)), shape)
+        kwargs = _complete(type_name, layer.torch_args(Inferred(shape)), shapes)
         assert_torch_rejects(type_name, kwargs, shapes, err.message)
         outcomes["shape_error"] += 1
         return
@@ -287,7 +323,7 @@ def check_example(
     assert sum(t.numel() * t.element_size() for t in state.values()) == inferred.state_bytes, "state bytes"
     real = {name: tuple(tensor.shape) for name, tensor in state.items()}
     assert list(inferred.state.items()) == list(real.items()), "analytic state_dict (names, order, shapes)"
-    macs = expected_macs(module, shape, tuple(out.shape))
+    macs = expected_macs(module, shapes, tuple(out.shape))
     if macs is not None:
         assert inferred.macs == macs, "MACs"
     outcomes["built"] += 1

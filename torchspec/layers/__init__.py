@@ -11,7 +11,18 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, PlainValidator, SerializeAsAny, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from torchspec.layers import activation, conv, linear, merge, norm, pool, reshape  # noqa: F401  (register)
+from torchspec.layers import (  # noqa: F401  (register)
+    activation,
+    attention,
+    conv,
+    distance,
+    linear,
+    merge,
+    norm,
+    pool,
+    recurrent,
+    reshape,
+)
 from torchspec.layers.base import (
     REGISTRY,
     Inferred,

@@ -267,6 +267,12 @@ class Layer(BaseModel):
         """The rule for ``arity`` inputs (the graph always calls this): one-input layers use ``infer``."""
         return self.infer(shapes[0])
 
+    @classmethod
+    def torch_inputs(cls, count: int) -> tuple[int, ...]:
+        """Which of the layer's ``count`` inputs torch's forward receives, in order: all of them by
+        default; MultiheadAttention given one input calls ``forward(x, x, x)``: ``(0, 0, 0)``."""
+        return tuple(range(count))
+
     def check_rank(self, shape: Shape) -> None:
         ranks = self.sample_ranks
         if ranks is None or len(shape) - 1 in ranks:

@@ -1,0 +1,199 @@
+"""Attention: MultiheadAttention, TransformerEncoderLayer, TransformerDecoderLayer.
+
+Shapes are torch's: ``[N, L, E]`` with ``batch_first: true``, ``[L, N, E]`` with ``batch_first:
+false`` (torch's default). A spec's tensors carry the batch in dimension 0, so on a spec's ``[T, F]``
+sequences set ``batch_first: true`` (see torchspec.layers.recurrent). ``embed_dim`` / ``d_model``
+may be left out and are then inferred from the query's last dimension.
+
+MACs: one per weight-matrix element of the projections (and of the feed-forward Linears) for each
+position, plus the attention products: ``Q K^T`` and ``A V`` each count ``L * S * embed_dim`` per
+sample (all heads together, S the key length including ``add_bias_kv``/``add_zero_attn``'s extra
+position). Softmax, biases, norms, dropout and activations count 0.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, TupleOut, register
+from torchspec.layers.fields import Bool, PosFloat, PosInt, Probability
+
+__all__ = ["MultiheadAttention", "TransformerDecoderLayer", "TransformerEncoderLayer"]
+
+
+def _check_sequence(shape: Shape, what: str) -> None:
+    """``what`` names the input in the message: "the query {in0}"."""
+    if len(shape) != 3:
+        raise ShapeError(
+            f"{what} must be a batch of sequences, rank 3 ([N, L, E] or [L, N, E]), but has rank "
+            f"{len(shape) - 1} per sample",
+            hints=["the spec's input is one sample without the batch dimension, e.g. [T, F]"],
+        )
+
+
+def _heads(field: str, embed: int, heads: int, heads_field: str) -> None:
+    if embed % heads:
+        raise ShapeError(
+            f"{heads_field}={heads} must divide {field}={embed} (each head gets {field} / "
+            f"{heads_field} features)",
+            field=heads_field,
+        )
+
+
+def _batch_and_length(shape: Shape, batch_first: bool) -> tuple[int, int]:
+    return (shape[0], shape[1]) if batch_first else (shape[1], shape[0])
+
+
+def _same_batch(what: str, shape: Shape, batch: int, batch_first: bool, first: str) -> None:
+    got, _ = _batch_and_length(shape, batch_first)
+    if got != batch:
+        where = "dim 0" if batch_first else "dim 1 (batch_first: false)"
+        raise ShapeError(
+            f"{what} has batch size {got} in {where} but {first} has {batch}; they must match",
+            field="from",
+        )
+
+
+@register
+class MultiheadAttention(Layer):
+    """``(attn_output, attn_weights)`` from (query, key, value), torch's need_weights default.
+
+    Inputs: one (``from: x``, self-attention: query = key = value = x), two (query, then key =
+    value: cross-attention) or three (query, key, value). attn_output has the query's shape;
+    attn_weights is ``[N, L, S]`` (averaged over heads, batch first whatever batch_first says).
+    ``kdim``/``vdim`` left out are inferred from the key's and value's last dimension; when both
+    equal embed_dim the projections are one ``in_proj_weight [3E, E]``, else ``q/k/v_proj_weight``.
+    """
+
+    type: Literal["MultiheadAttention"] = "MultiheadAttention"
+    positional: ClassVar[tuple[str, ...]] = ("embed_dim", "num_heads")
+    arity = (1, 3)
+    sample_ranks = (2,)
+    sample_layout = "(L, E)"
+
+    embed_dim: PosInt | None = None
+    num_heads: PosInt
+    dropout: Probability = 0.0
+    bias: Bool = True
+    add_bias_kv: Bool = False
+    add_zero_attn: Bool = False
+    kdim: PosInt | None = None
+    vdim: PosInt | None = None
+    batch_first: Bool = False
+
+    @classmethod
+    def torch_inputs(cls, count: int) -> tuple[int, ...]:
+        return {1: (0, 0, 0), 2: (0, 1, 1)}.get(count, tuple(range(count)))
+
+    def infer(self, shape: Shape) -> Inferred:
+        return self.infer_many([shape])
+
+    def infer_many(self, shapes: list[Shape]) -> Inferred:
+        order = self.torch_inputs(len(shapes))
+        query, key, value = (shapes[i] for i in order)
+        names = [f"the {what} {{in{i}}}" for what, i in zip(("query", "key", "value"), order)]
+        for name, shape in zip(names, (query, key, value)):
+            _check_sequence(shape, name)
+        e = self.check_given("embed_dim", self.embed_dim, query[-1], None)
+        _heads("embed_dim", e, self.num_heads, "num_heads")
+        kdim = self._side_dim("kdim", self.kdim, key, names[1])
+        vdim = self._side_dim("vdim", self.vdim, value, names[2])
+        batch, length = _batch_and_length(query, self.batch_first)
+        _same_batch(names[1], key, batch, self.batch_first, names[0])
+        _same_batch(names[2], value, batch, self.batch_first, names[0])
+        _, source = _batch_and_length(key, self.batch_first)
+        if _batch_and_length(value, self.batch_first)[1] != source:
+            raise ShapeError(f"{names[1]} and {names[2]} must have the same sequence length", field="from")
+        same = kdim == e and vdim == e
+        weights = e * e + e * kdim + e * vdim  # q, k, v projections
+        params = weights + e * e  # + out_proj
+        if self.bias:
+            params += 3 * e + e
+        if self.add_bias_kv:
+            params += 2 * e
+        keys = source + self.add_bias_kv + self.add_zero_attn  # the extra key positions
+        macs = batch * (length * e * e + source * e * (kdim + vdim) + 2 * length * keys * e + length * e * e)
+        args: dict[str, int] = {"embed_dim": e}
+        if not same:
+            args.update(kdim=kdim, vdim=vdim)
+        attn = (batch, length, keys)
+        return Inferred(query, params=params, macs=macs, args=args, outputs=TupleOut((query, attn)))
+
+    def _side_dim(self, field: str, given: int | None, shape: Shape, name: str) -> int:
+        if given is not None and given != shape[-1]:
+            raise ShapeError(
+                f"{field} is {given} but {name} has {shape[-1]} features; "
+                f"set {field}: {shape[-1]} or leave it out",
+                field=field,
+            )
+        return shape[-1]
+
+
+class _TransformerLayer(Layer):
+    positional: ClassVar[tuple[str, ...]] = ("d_model", "nhead")
+    sample_ranks = (2,)
+    sample_layout = "(L, E)"
+
+    d_model: PosInt | None = None
+    nhead: PosInt
+    dim_feedforward: PosInt = 2048
+    dropout: Probability = 0.1
+    activation: Literal["relu", "gelu"] = "relu"
+    layer_norm_eps: PosFloat = 1e-5
+    batch_first: Bool = False
+    norm_first: Bool = False
+    bias: Bool = True
+
+    def _block(self, shape: Shape) -> tuple[int, int, int, int, int]:
+        """(d_model, batch, length, params, MACs) of self-attention + feed-forward + 2 norms."""
+        _check_sequence(shape, "the input {in0}")
+        e = self.check_given("d_model", self.d_model, shape[-1], None)
+        _heads("d_model", e, self.nhead, "nhead")
+        batch, length = _batch_and_length(shape, self.batch_first)
+        ff, b = self.dim_feedforward, int(self.bias)
+        attention = 4 * e * e + 4 * e * b
+        feedforward = 2 * e * ff + (ff + e) * b
+        params = attention + feedforward + 2 * self._norm(e)
+        macs = batch * (4 * length * e * e + 2 * length * length * e + 2 * length * e * ff)
+        return e, batch, length, params, macs
+
+    def _norm(self, e: int) -> int:
+        return e * (1 + int(self.bias))
+
+
+@register
+class TransformerEncoderLayer(_TransformerLayer):
+    """Self-attention and feed-forward; the output has the input's shape."""
+
+    type: Literal["TransformerEncoderLayer"] = "TransformerEncoderLayer"
+
+    def infer(self, shape: Shape) -> Inferred:
+        e, _, _, params, macs = self._block(shape)
+        return Inferred(shape, params=params, macs=macs, args={"d_model": e})
+
+
+@register
+class TransformerDecoderLayer(_TransformerLayer):
+    """Inputs (tgt, memory): self-attention on tgt, cross-attention to memory, feed-forward.
+
+    The output has tgt's shape; memory is ``[N, S, d_model]`` (``[S, N, d_model]``).
+    """
+
+    type: Literal["TransformerDecoderLayer"] = "TransformerDecoderLayer"
+    arity = (2, 2)  # (tgt, memory)
+
+    def infer_many(self, shapes: list[Shape]) -> Inferred:
+        tgt, memory = shapes
+        e, batch, length, params, macs = self._block(tgt)
+        _check_sequence(memory, "the memory {in1}")
+        if memory[-1] != e:
+            raise ShapeError(
+                f"the memory {{in1}} must have d_model={e} features, like the target {{in0}}, "
+                f"but has {memory[-1]}",
+                field="from",
+            )
+        _same_batch("the memory {in1}", memory, batch, self.batch_first, "the target {in0}")
+        _, source = _batch_and_length(memory, self.batch_first)
+        params += 4 * e * e + 4 * e * int(self.bias) + self._norm(e)  # cross-attention, norm3
+        macs += batch * (2 * length * e * e + 2 * source * e * e + 2 * length * source * e)
+        return Inferred(tgt, params=params, macs=macs, args={"d_model": e})
