@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from torchspec.errors import SpecError
 from torchspec.fileio import atomic_path
 from torchspec.infer import LayerRow, ShapeReport, infer_shapes
 from torchspec.layers import Layer, Sequential
+from torchspec.source import Document
 from torchspec.spec import Spec, load_spec
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ __all__ = [
     "build",
     "build_from_report",
     "load_model",
+    "provenance",
     "read_safetensors",
     "save_model",
     "verify_on_meta",
@@ -37,9 +39,16 @@ SpecSource = Spec | str | os.PathLike[str] | Mapping[str, Any]
 
 
 def build(
-    spec: SpecSource, *, seed: int | None = None, device: str | torch.device | None = None
+    spec: SpecSource,
+    *,
+    seed: int | None = None,
+    device: str | torch.device | None = None,
+    variant: str | None = None,
+    overrides: Iterable[str] = (),
 ) -> torch.nn.Sequential:
-    """Compile a spec (path, mapping or Spec) into an initialised ``nn.Sequential``."""
+    """Compile a spec (path, mapping or Spec) into an initialised ``nn.Sequential``; ``variant``
+    and ``overrides`` (``--set`` arguments) are passed to :func:`~torchspec.spec.load_spec`."""
+    spec = load_spec(spec, variant=variant, overrides=overrides)
     return build_from_report(infer_shapes(spec), seed=seed, device=device)
 
 
@@ -85,12 +94,28 @@ def verify_on_meta(report: ShapeReport) -> tuple[int, ...]:
     return got
 
 
-def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str]) -> None:
-    """Write the weights as safetensors with the spec in the file's metadata (no pickle)."""
+def provenance(doc: Document) -> dict[str, str]:
+    """The variant and ``--set`` arguments a spec was expanded with (empty when none): recorded
+    beside the expanded spec in checkpoints and safetensors metadata, for the record."""
+    out = {"variant": doc.variant} if doc.variant is not None else {}
+    sets = list(dict.fromkeys(doc.overrides.values()))
+    return {**out, "overrides": json.dumps(sets)} if sets else out
+
+
+def save_model(
+    model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str], *, made_from: Spec | None = None
+) -> None:
+    """Write the weights as safetensors with the spec in the file's metadata (no pickle).
+
+    The spec is stored expanded (so :func:`load_model` rebuilds the same network); the variant and
+    ``--set`` arguments of ``made_from`` (default: ``spec``) go in ``torchspec.variant`` and
+    ``torchspec.overrides``.
+    """
     from safetensors.torch import save_file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     metadata = {SPEC_METADATA_KEY: json.dumps(spec.to_data()), FORMAT_METADATA_KEY: "1"}
+    metadata.update({f"torchspec.{k}": v for k, v in provenance((made_from or spec).document).items()})
     with atomic_path(path) as tmp:  # a unique temp file renamed into place: never a torn file
         save_file(state, tmp, metadata=metadata)
 

@@ -97,6 +97,8 @@ class _Expander:
         if self.problems:
             unique = {(p.file, p.line, p.col, p.message): p for p in self.problems}
             raise SpecError(sort_problems(unique.values()))
+        # --set vars.X arguments stay on record (the resume command, the saved metadata)
+        self.overrides.update({p: arg for p, arg in doc.overrides.items() if p[:1] == ("vars",)})
         return Document(
             doc.file, doc.text, out, self.value_pos, self.key_pos, doc.fmt, self.overrides, self.notes,
             variant, expanded=True,

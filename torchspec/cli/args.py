@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["add_set_argument", "int_at_least", "positive_int"]
+__all__ = ["add_set_argument", "add_variant_argument", "int_at_least", "positive_int"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -35,4 +35,11 @@ def add_set_argument(parser: argparse.ArgumentParser, example: str = "train.epoc
         default=[],
         metavar="KEY=VALUE",
         help=f"override a spec value by dotted path, e.g. --set {example} (repeatable)",
+    )
+
+
+def add_variant_argument(parser: argparse.ArgumentParser) -> None:
+    """``--variant NAME``: pick one of the spec's ``variants`` (its vars changed as it says)."""
+    parser.add_argument(
+        "--variant", metavar="NAME", help="use one of the spec's variants (a name under its `variants:`)"
     )

@@ -7,7 +7,7 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from torchspec.cli.args import add_set_argument
+    from torchspec.cli.args import add_set_argument, add_variant_argument
 
     parser = subparsers.add_parser(
         "eval",
@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--checkpoint", required=True, metavar="PATH", help="last.ckpt, best.ckpt or .safetensors"
     )
     add_set_argument(parser)
+    add_variant_argument(parser)
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(func=run, parser=parser)
@@ -32,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device else [])
     quiet = args.format == "json"
-    result = evaluate_checkpoint(path, args.checkpoint, overrides, say=(lambda _: None) if quiet else print)
+    say = (lambda _: None) if quiet else print
+    result = evaluate_checkpoint(path, args.checkpoint, overrides, say=say, variant=args.variant)
     if args.format == "json":
         print(json.dumps(result))
         return 0

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from torchspec.cli.args import add_set_argument
+from torchspec.cli.args import add_set_argument, add_variant_argument
 
 DEFAULT_SPEC = "torchspec.yaml"
 
@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("spec", nargs="?", help=f"the spec file (default: ./{DEFAULT_SPEC})")
     add_set_argument(parser)
+    add_variant_argument(parser)
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device)")
     parser.add_argument(
         "--resume", metavar="PATH|auto", help="continue from a checkpoint; auto: OUTPUT_DIR/last.ckpt"
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         overrides.append(f"train.device={args.device}")
     try:
-        train(path, overrides, resume=args.resume, quiet=args.quiet)
+        train(path, overrides, resume=args.resume, quiet=args.quiet, variant=args.variant)
     except Interrupted as stop:
         sys.stderr.write(f"{stop}\n")
         return stop.code

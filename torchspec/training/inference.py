@@ -29,9 +29,10 @@ def evaluate_checkpoint(
     overrides: Iterable[str] = (),
     *,
     say: Any = print,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """Loss and accuracy of the weights in ``checkpoint`` on the spec's validation data."""
-    spec, config = resolve_spec(spec, overrides)
+    spec, config = resolve_spec(spec, overrides, variant=variant)
     file = spec.document.file
     base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
     device = pick_device(config.device)

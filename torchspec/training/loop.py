@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import yaml
 
-from torchspec.builder import build_from_report, save_model
+from torchspec.builder import build_from_report, provenance, save_model
 from torchspec.errors import Problem, SpecError
 from torchspec.fileio import write_text
 from torchspec.infer import ShapeReport, infer_shapes
@@ -73,15 +73,19 @@ def train(
     resume: str | None = None,
     quiet: bool = False,
     reporter: Reporter | None = None,
+    variant: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train a spec (path, mapping or Spec) as its ``train`` section says; returns the metrics history.
 
     ``overrides`` are ``"dotted.key=value"`` strings (``--set``); ``resume`` is a checkpoint path or
-    ``"auto"`` (``output_dir/last.ckpt`` if it exists). One dict per epoch, as in metrics.csv.
+    ``"auto"`` (``output_dir/last.ckpt`` if it exists); ``variant`` picks one of the spec's
+    variants. One dict per epoch, as in metrics.csv.
     Under ``parallel: ddp`` it joins torchrun's process group and leaves it when done.
     """
     out = reporter or Reporter(quiet)
-    spec, config = resolve_spec(spec, overrides)  # every config error, located, before any data
+    spec, config = resolve_spec(
+        spec, overrides, variant=variant
+    )  # every config error, located, before any data
     device = pick_device(config.device)
     report = infer_shapes(spec, batch=config.batch_size)  # per-rank batch under ddp
     plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model
@@ -211,7 +215,8 @@ def _train(
     def snapshot(totals: dict[str, Any]) -> dict[str, Any]:
         """Everything an exact resume needs, as tensors and plain values (weights_only-loadable)."""
         return {
-            "spec": json.dumps(resolved),
+            "spec": json.dumps(resolved),  # expanded: blocks, repeats and vars written out
+            **provenance(spec.document),  # the variant and --set arguments it was expanded with
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -244,6 +249,8 @@ def _train(
 
     # the command that resumes this very run: the same file and the same --set arguments
     sets = [f"--set {shlex.quote(arg)}" for arg in dict.fromkeys(spec.document.overrides.values())]
+    if spec.document.variant is not None:
+        sets.append(f"--variant {shlex.quote(spec.document.variant)}")
     resume_command = " ".join(
         ["torchspec train", shlex.quote(file) if os.path.isfile(file) else "SPEC", *sets, "--resume auto"]
     )
@@ -371,7 +378,7 @@ def _train(
             signal.signal(signum, handler)
 
     if par.main:
-        save_model(model, resolved_spec, os.path.join(output_dir, "model.safetensors"))
+        save_model(model, resolved_spec, os.path.join(output_dir, "model.safetensors"), made_from=spec)
     if par.distributed and os.environ.get(RANK_WEIGHTS_ENV):  # tests: every rank's final weights
         save_model(
             model, resolved_spec, os.path.join(os.environ[RANK_WEIGHTS_ENV], f"rank{par.rank}.safetensors")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from torchspec.diagnose import DocumentLike, did_you_mean, node_at, problems_from_errors, walk, where
 from torchspec.errors import Problem, SpecError
+from torchspec.expand import expand_document
 from torchspec.layers import REGISTRY
 from torchspec.source import Document, Path, load_document
 from torchspec.spec import Spec
@@ -122,9 +124,13 @@ def validate_train(spec: Spec) -> TrainConfig:
 
 
 def resolve_spec(
-    source: str | os.PathLike[str] | Mapping[str, Any] | Spec, overrides: Iterable[str] = ()
+    source: str | os.PathLike[str] | Mapping[str, Any] | Spec,
+    overrides: Iterable[str] = (),
+    *,
+    variant: str | None = None,
 ) -> tuple[Spec, TrainConfig]:
-    """Load a spec, apply ``--set`` overrides, validate the spec and its train section."""
+    """Load a spec, apply ``--set`` overrides, expand it (``variant``: one of its variants),
+    validate the spec and its train section."""
     if isinstance(source, Spec):
         doc = source.document
     elif isinstance(source, Mapping):
@@ -135,7 +141,8 @@ def resolve_spec(
     defaults: dict[Path, str] = {("train", "loss"): "CrossEntropyLoss", ("train", "optimizer"): "Adam"}
     owned = apply_overrides(data, overrides, defaults)
     # the same file and positions, the overridden data, and which paths the command line set
-    where_doc = Document(doc.file, doc.text, data, doc.value_pos, doc.key_pos, doc.fmt, owned)
+    where_doc = expand_document(replace(doc, data=data, overrides=owned), variant=variant, builtin=REGISTRY)
+    data = where_doc.data
     try:
         spec = Spec.model_validate({k: v for k, v in data.items() if k != "train"})
     except ValidationError as exc:
