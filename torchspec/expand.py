@@ -34,7 +34,8 @@ Notes = tuple[Note, ...]
 
 
 def needs_expansion(data: Any) -> bool:
-    """Whether ``data`` holds anything to expand (an expression anywhere, vars, blocks...)."""
+    """Whether ``data`` holds anything to expand (an expression anywhere, vars, blocks, a
+    ``repeat`` or ``when``)."""
     if isinstance(data, dict) and any(key in data for key in SPEC_KEYS):
         return True
     stack = [data]
@@ -44,6 +45,8 @@ def needs_expansion(data: Any) -> bool:
             if "$" in node and has_template(node):
                 return True
         elif isinstance(node, dict):
+            if "repeat" in node or "when" in node:
+                return True
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -329,7 +332,8 @@ class _Expander:
             if arg is not _FAILED and not fits(param.kind, arg):
                 wants = _article(param.kind)
                 message = f"parameter '{key}' of block '{block.name}' must be {wants}, found {show(arg)}"
-                self.problem((*here, key), message, [], notes)
+                hint = ["'/' gives a float: use '//' for an int"] if isinstance(arg, float) else []
+                self.problem((*here, key), message, hint, notes)
             args[key] = arg
         missing = [p.name for p in block.params.values() if p.required and p.name not in item]
         if missing:
