@@ -121,7 +121,7 @@ def test_bounds_stop_big_work() -> None:
         evaluate("1 + " * MAX_TEXT + "1", {})
     with pytest.raises(ExprError, match="nests deeper"):
         evaluate("(" * 100 + "1" + ")" * 100, {})
-    assert evaluate("[0] * %d" % MAX_ITEMS, {}) == [0] * MAX_ITEMS
+    assert evaluate(f"[0] * {MAX_ITEMS}", {}) == [0] * MAX_ITEMS
 
 
 @given(st.integers(-(2**40), 2**40), st.integers(0, 80))
