@@ -417,7 +417,7 @@ def test_unknown_parameter_without_suggestion_lists_them(tmp_path: Path) -> None
     text = HEAD + "  - {type: ReLU, speed: 3}\n"
     problem = one(write(tmp_path, text))
     assert where(problem) == at(text, 4, "speed")
-    assert problem.hints == ("ReLU takes: name, inplace",)
+    assert problem.hints == ("ReLU takes: name, from, inplace",)
 
 
 def test_missing_required_parameter(tmp_path: Path) -> None:

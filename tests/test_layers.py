@@ -605,11 +605,13 @@ def test_torchspec_layers_does_not_import_torch() -> None:
 
 @pytest.mark.parametrize("type_name", sorted(REGISTRY))
 def test_registered_type_is_torch_class(type_name: str) -> None:
-    torch_cls = getattr(torch.nn, type_name, None)
+    # torch.nn.<type>, or torchspec's own module for the merge and tensor layers torch.nn lacks
+    torch_cls = REGISTRY[type_name].torch_factory()
     assert isinstance(torch_cls, type) and issubclass(torch_cls, torch.nn.Module)
+    assert torch_cls.__name__ == type_name
     params = inspect.signature(torch_cls).parameters
     for field, info in REGISTRY[type_name].model_fields.items():
-        if field in ("name", "type") or (type_name == "Sequential" and field == "layers"):
+        if field in ("name", "type", "from_") or (type_name == "Sequential" and field == "layers"):
             continue
         assert field in params, f"{type_name}.{field} is not a keyword of torch.nn.{type_name}"
         theirs = params[field].default

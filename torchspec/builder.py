@@ -1,13 +1,18 @@
-"""Compiling a spec into ``torch.nn.Sequential``; saving and loading weights with the spec inside.
+"""Compiling a spec into torch; saving and loading weights with the spec inside.
 
 This is the only place, with training, that imports torch. Each leaf becomes
-``torch.nn.<type>(**args)`` with the arguments the shape inference resolved, so the module is
-exactly what the table printed.
+``layer.torch_module(args)`` (``torch.nn.<type>(**args)``, or torchspec's own module for merges)
+with the arguments the shape inference resolved, so the module is exactly what the table printed.
+A container becomes ``nn.Sequential``; one whose layers read each other (``from:``) or pass tuples
+on becomes a ``torch.fx.GraphModule`` built from a ``torch.fx.Graph``: one ``call_module`` per
+child (by its name), ``operator.getitem`` for tuple elements. Children keep their names either
+way, so state_dict keys are the dotted names whatever the wiring.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import nullcontext
@@ -15,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from torchspec.errors import SpecError
 from torchspec.fileio import atomic_path
+from torchspec.graph import Scope
 from torchspec.infer import LayerRow, ShapeReport, infer_shapes
-from torchspec.layers import Layer, Sequential
 from torchspec.source import Document
 from torchspec.spec import Spec, load_spec
 
@@ -45,37 +50,80 @@ def build(
     device: str | torch.device | None = None,
     variant: str | None = None,
     overrides: Iterable[str] = (),
-) -> torch.nn.Sequential:
-    """Compile a spec (path, mapping or Spec) into an initialised ``nn.Sequential``; ``variant``
-    and ``overrides`` (``--set`` arguments) are passed to :func:`~torchspec.spec.load_spec`."""
+) -> torch.nn.Module:
+    """Compile a spec (path, mapping or Spec) into an initialised ``nn.Sequential`` (a
+    ``torch.fx.GraphModule`` when its top-level layers are wired with ``from:``); ``variant`` and
+    ``overrides`` (``--set`` arguments) are passed to :func:`~torchspec.spec.load_spec`."""
     spec = load_spec(spec, variant=variant, overrides=overrides)
     return build_from_report(infer_shapes(spec), seed=seed, device=device)
 
 
 def build_from_report(
     report: ShapeReport, *, seed: int | None = None, device: str | torch.device | None = None
-) -> torch.nn.Sequential:
+) -> torch.nn.Module:
     import torch
 
     if seed is not None:
         torch.manual_seed(seed)
     rows = iter(report.rows)
+    assert report.scope is not None and report.reads is not None
     with torch.device(device) if device is not None else nullcontext():
-        return _sequential(report.spec.layers, rows)
+        return _Builder(report, rows).container(report.scope, top=True)
 
 
-def _sequential(layers: list[Layer], rows: Iterator[LayerRow]) -> torch.nn.Sequential:
-    import torch.nn as nn
+class _Builder:
+    def __init__(self, report: ShapeReport, rows: Iterator[LayerRow]) -> None:
+        self.report = report
+        self.rows = rows  # leaves in file order: the walk below meets them in the same order
 
-    seq = nn.Sequential()
-    for index, layer in enumerate(layers):
-        if isinstance(layer, Sequential):
-            child: nn.Module = _sequential(layer.layers, rows)
-        else:
-            row = next(rows)
-            child = getattr(nn, row.type)(**row.args)
-        seq.add_module(layer.name or str(index), child)
-    return seq
+    def container(self, scope: Scope, top: bool = False) -> torch.nn.Module:
+        import torch.nn as nn
+
+        children: list[tuple[str, nn.Module]] = []
+        for node in scope.nodes:
+            if node.scope is not None:
+                children.append((node.name, self.container(node.scope)))
+            else:
+                row = next(self.rows)
+                children.append((node.name, row.layer.torch_module(row.args)))
+        if scope.path not in self.report.graphs:
+            seq = nn.Sequential()
+            for name, child in children:
+                seq.add_module(name, child)
+            return seq
+        return self.graph(scope, children, top)
+
+    def graph(self, scope: Scope, children: list[tuple[str, torch.nn.Module]], top: bool) -> torch.nn.Module:
+        """A GraphModule running the children in file order, each on what it reads."""
+        import torch.fx as fx
+        import torch.nn as nn
+
+        reads = self.report.reads or {}
+        root = nn.Module()
+        graph = fx.Graph()
+        given = graph.placeholder("x")
+        values: list[fx.Node] = []
+        for node, (name, child) in zip(scope.nodes, children):
+            root.add_module(name, child)
+            args = []
+            for read, index in zip(node.reads, reads[node.path]):
+                value = given if read.pos < 0 else values[read.pos]
+                for i in index:
+                    value = graph.call_function(operator.getitem, (value, i))
+                args.append(value)
+            # value names come from validated identifiers, and fx renames keywords and builtins;
+            # "self" is the one name it would let shadow the module in the generated forward
+            values.append(
+                graph.create_node("call_module", name, tuple(args), name="self_" if name == "self" else None)
+            )
+        out = values[-1]
+        if top:  # the model returns a tensor: the main output of a tuple-returning last layer
+            last = self.report.rows[-1].out
+            while last is not None and not isinstance(last, tuple):
+                out = graph.call_function(operator.getitem, (out, 0))
+                last = last.items[0]
+        graph.output(out)
+        return fx.GraphModule(root, graph, class_name="GraphModule")
 
 
 def verify_on_meta(report: ShapeReport) -> tuple[int, ...]:
@@ -154,7 +202,7 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[Spec, dict[str, torc
     return load_spec(data), state
 
 
-def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> torch.nn.Sequential:
+def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> torch.nn.Module:
     """Rebuild a model from one .safetensors file written by ``torchspec build -o`` or training."""
     spec, state = read_safetensors(path)
     model = build(spec)

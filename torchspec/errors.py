@@ -47,11 +47,12 @@ class Problem:
     message: str
     hints: tuple[str, ...] = ()
     source_line: str | None = None
+    severity: str = "error"  # or "warning": printed the same way, and the command still succeeds
     notes: tuple[Note, ...] = ()  # context, innermost first (e.g. the block uses it is inside)
 
     def format(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
-        out = [f"{where}: error: {self.message}", *_caret(self.source_line, self.line, self.col)]
+        out = [f"{where}: {self.severity}: {self.message}", *_caret(self.source_line, self.line, self.col)]
         out.extend(f"  hint: {hint}" for hint in self.hints)
         out.extend(note.format() for note in self.notes)
         return "\n".join(out)

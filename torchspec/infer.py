@@ -1,22 +1,25 @@
 """Shape inference by arithmetic: every layer's output shape, parameters and MACs, without torch.
 
-The walk feeds each layer the previous layer's output (batch included) and asks its shape rule.
-The first rule that fails becomes a located error naming the incoming shape and where it came from.
+The walk follows the wiring (:mod:`torchspec.graph`): each layer gets the shapes of what it reads
+(batch included) and its shape rule answers. The first rule that fails becomes a located error
+naming each incoming shape and where it came from.
 """
 
 from __future__ import annotations
 
+import keyword
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from torchspec.diagnose import node_at, where
-from torchspec.errors import SpecError
-from torchspec.layers import Layer, Sequential, Shape, ShapeError, fmt_shape
+from torchspec.diagnose import node_at, quote, where
+from torchspec.errors import Problem, SpecError
+from torchspec.graph import Node, Read, Scope, wire
+from torchspec.layers import Layer, Out, Shape, ShapeError, TupleOut, first_tensor, fmt_shape, tensors_of
 from torchspec.layers.fields import INT64_MAX
 from torchspec.source import Document, Path
-from torchspec.spec import Spec, load_spec, walk_layers
+from torchspec.spec import Spec, load_spec
 
 __all__ = ["LayerRow", "ShapeReport", "infer_shapes"]
 
@@ -37,6 +40,9 @@ class LayerRow:
     macs: int
     args: dict[str, Any]  # keyword arguments for torch.nn.<type>
     state_bytes: int  # the layer's state_dict in float32 (int64 buffers at 8 bytes)
+    inputs: tuple[Shape, ...] = ()  # every input's shape (``input`` is the first)
+    out: Out | None = None  # the whole output, a TupleOut for a layer returning a tuple
+    sources: tuple[str, ...] | None = None  # what it reads, when not just the layer before it
 
     @property
     def type(self) -> str:
@@ -55,7 +61,12 @@ class ShapeReport:
 
     spec: Spec
     batch: int
-    rows: list[LayerRow]
+    rows: list[LayerRow]  # leaf layers in file order
+    scope: Scope | None = None  # the wiring
+    graphs: frozenset[str] = frozenset()  # container paths compiled to a graph ("": the top level)
+    reads: dict[str, tuple[tuple[int, ...], ...]] | None = None  # node path -> element paths read
+    warnings: list[Problem] | None = None  # wiring warnings (unused outputs)
+    container_sources: dict[str, tuple[str, ...]] | None = None  # containers with from:
 
     @property
     def name(self) -> str:
@@ -92,7 +103,7 @@ class ShapeReport:
     @property
     def activation_bytes(self) -> int:
         """Memory of every layer's output for one forward pass of the batch (float32)."""
-        return sum(_numel(r.output) for r in self.rows) * BYTES_PER_ELEMENT
+        return sum(_numel(s) for r in self.rows for s in tensors_of(r.out or r.output)) * BYTES_PER_ELEMENT
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,17 +113,21 @@ class ShapeReport:
             "params": self.params,
             "trainable_params": self.trainable_params,
             "macs": self.macs,
-            "layers": [
-                {
-                    "path": r.path,
-                    "type": r.type,
-                    "output": list(r.output),
-                    "params": r.params,
-                    "macs": r.macs,
-                }
-                for r in self.rows
-            ],
+            "layers": [_row_json(r) for r in self.rows],
         }
+
+
+def _row_json(row: LayerRow) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "path": row.path,
+        "type": row.type,
+        "output": list(row.output),
+        "params": row.params,
+        "macs": row.macs,
+    }
+    if row.sources is not None:
+        data["from"] = list(row.sources)
+    return data
 
 
 def _numel(shape: Shape) -> int:
@@ -128,35 +143,138 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
     doc = spec.document
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= INT64_MAX:
         raise SpecError.single(doc.file, f"batch must be an int in [1, 2**63 - 1], found {batch!r:.40}")
-    shape: Shape = (batch, *spec.input)
-    came_from = "the spec's input"
-    rows: list[LayerRow] = []
-    for path, data_path, layer in walk_layers(spec.layers):
-        if isinstance(layer, Sequential):
-            continue
+    scope = wire(spec.layers, doc)
+    walk = _Walk(doc)
+    out = walk.scope(scope, _Value((batch, *spec.input), "the spec's input", "input"))
+    if isinstance(out.out, TupleOut):
+        walk.graphs.add("")  # the model returns its main output: a graph picks it out of the tuple
+    return ShapeReport(
+        spec, batch, walk.rows, scope, frozenset(walk.graphs), walk.reads, scope_warnings(scope), walk.sources
+    )
+
+
+@dataclass(frozen=True)
+class _Value:
+    """An output flowing through the walk: its shape(s), where it came from (for messages) and
+    its label in the table's From column ("block1.bn2", "lstm.1", "input")."""
+
+    out: Out
+    came_from: str
+    label: str
+
+
+class _Walk:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.rows: list[LayerRow] = []
+        self.graphs: set[str] = set()  # containers compiled to a graph ("" for the top level)
+        self.reads: dict[str, tuple[tuple[int, ...], ...]] = {}  # node path -> element path read
+        self.sources: dict[str, tuple[str, ...]] = {}  # containers' From column
+
+    def scope(self, scope: Scope, given: _Value) -> _Value:
+        outs: list[_Value] = []
+        for pos, node in enumerate(scope.nodes):
+            ins = [self._read(node, read, given if read.pos < 0 else outs[read.pos]) for read in node.reads]
+            default = not node.explicit or [(r.pos, r.index) for r in node.reads] == [(pos - 1, ())]
+            sources = None if default else tuple(v.label for v, _ in ins)
+            self.reads[node.path] = tuple(index for _, index in ins)
+            if node.scope is not None:
+                value = self.scope(node.scope, ins[0][0])
+                outs.append(_Value(value.out, value.came_from, node.path))
+                if sources is not None:
+                    self.sources[node.path] = sources
+            else:
+                outs.append(self._leaf(node, [v for v, _ in ins], sources))
+        if scope.wired or any(isinstance(v.out, TupleOut) for v in outs):
+            self.graphs.add(scope.path)
+            for node in scope.nodes:
+                if keyword.iskeyword(node.name):
+                    raise SpecError(
+                        [
+                            self.doc.problem(
+                                (*node.data_path, "name"),
+                                f"{quote(node.name)} is a Python keyword, which cannot name a layer in a "
+                                "container with from: (it becomes an attribute in the generated forward)",
+                                [f"rename it, e.g. {node.name}_"],
+                            )
+                        ]
+                    )
+        return outs[-1]
+
+    def _read(self, node: Node, read: Read, value: _Value) -> tuple[_Value, tuple[int, ...]]:
+        """The tensor ``read`` takes from ``value``: the element its index names, then the first
+        tensor of whatever tuple remains (the default: an RNN's output sequence)."""
+        out, index = value.out, list(read.index)
+        for depth, i in enumerate(read.index):
+            if not isinstance(out, TupleOut):
+                taken = ".".join(read.text.split(".")[: depth + 1])
+                raise SpecError(
+                    [
+                        self.doc.problem(
+                            read.at,
+                            f"{node.layer.type_name()} "
+                            f"({where(node.data_path)}) reads {quote(read.text)}, but {quote(taken)} is one "
+                            "tensor, not a tuple",
+                            [f"write from: {taken}"],
+                        )
+                    ]
+                )
+            if not 0 <= i < len(out.items) or out.items[i] is None:
+                n = len(out.items)
+                raise SpecError(
+                    [
+                        self.doc.problem(
+                            read.at,
+                            f"{node.layer.type_name()} "
+                            f"({where(node.data_path)}) reads {quote(read.text)}, but that output is a tuple "
+                            f"of {n} with no tensor at index {i}",
+                            [f"use an index in 0..{n - 1}"],
+                        )
+                    ]
+                )
+            out = out.items[i]  # type: ignore[assignment]
+        while isinstance(out, TupleOut):
+            index.append(0)
+            out = out.items[0]  # type: ignore[assignment]
+        suffix = "".join(f".{i}" for i in read.index)
+        label = value.label + suffix
+        came_from = value.came_from if not read.text else f"{read.text}: {value.came_from}"
+        return _Value(out, came_from, label), tuple(index)
+
+    def _leaf(self, node: Node, ins: list[_Value], sources: tuple[str, ...] | None) -> _Value:
+        layer, data_path = node.layer, node.data_path
+        shapes = [first_tensor(v.out) for v in ins]
         try:
-            out = layer.infer(shape)
-            if _numel(out.shape) > INT64_MAX:
-                raise ShapeError(f"the output {fmt_shape(out.shape)} has more elements than int64 holds")
+            inferred = layer.infer_many(shapes)
+            for shape in tensors_of(inferred.out):
+                if _numel(shape) > INT64_MAX:
+                    raise ShapeError(f"the output {fmt_shape(shape)} has more elements than int64 holds")
         except ShapeError as err:
-            raise _shape_error(doc, layer, data_path, err, shape, came_from) from None
+            raise _shape_error(self.doc, layer, data_path, err, ins) from None
         except OverflowError as exc:  # e.g. a huge scale_factor overflowing a float: the user's values
             failed = ShapeError(f"the output for {{incoming}} is too large to compute ({exc})")
-            raise _shape_error(doc, layer, data_path, failed, shape, came_from) from None
-        args = layer.torch_args(out)
-        rows.append(
+            raise _shape_error(self.doc, layer, data_path, failed, ins) from None
+        args = layer.torch_args(inferred)
+        self.rows.append(
             LayerRow(
-                path, data_path, layer, shape, out.shape, out.params, out.buffers, out.macs, args,
-                out.state_bytes,
+                node.path, data_path, layer, shapes[0], inferred.shape, inferred.params, inferred.buffers,
+                inferred.macs, args, inferred.state_bytes, tuple(shapes), inferred.out, sources,
             )
         )  # fmt: skip
-        shape = out.shape
-        came_from = f"after {layer.type_name()} at {where(data_path)}"
-    return ShapeReport(spec, batch, rows)
+        return _Value(inferred.out, f"after {layer.type_name()} at {where(data_path)}", node.path)
+
+
+def scope_warnings(scope: Scope) -> list[Problem]:
+    """The wiring warnings of a scope and every scope inside it."""
+    out = list(scope.warnings)
+    for node in scope.nodes:
+        if node.scope is not None:
+            out += scope_warnings(node.scope)
+    return out
 
 
 def _shape_error(
-    doc: Document, layer: Layer, data_path: Path, err: ShapeError, shape: Shape, came_from: str
+    doc: Document, layer: Layer, data_path: Path, err: ShapeError, ins: list[_Value]
 ) -> SpecError:
     """The failed rule as a located error: ``LAYER (PATH): MESSAGE`` at the layer.
 
@@ -164,12 +282,15 @@ def _shape_error(
     layer; in a block-style layer spread over several lines it points at the line of the blamed
     parameter instead, the line to edit.
     """
-    message = f"{layer.type_name()} ({where(data_path)}): " + err.message.replace(
-        "{incoming}", f"{fmt_shape(shape)} ({came_from})"
-    )
+    message = f"{layer.type_name()} ({where(data_path)}): " + err.message
+    for i, value in reversed(list(enumerate(ins))):  # {in10} before {in1}
+        message = message.replace(f"{{in{i}}}", f"{fmt_shape(first_tensor(value.out))} ({value.came_from})")
+    message = message.replace("{incoming}", f"{fmt_shape(first_tensor(ins[0].out))} ({ins[0].came_from})")
     target = data_path
     node = node_at(doc.data, data_path)
-    if err.field and isinstance(node, dict) and err.field in node:
+    if err.field == "from" and isinstance(node, dict) and "from" in node:
+        target = (*data_path, "from")
+    elif err.field and isinstance(node, dict) and err.field in node:
         field_path = (*data_path, err.field)
         # its own line to edit, or its value came from --set (then the message names the --set)
         if doc.override_of(field_path) or doc.pos(field_path).line != doc.pos(data_path).line:

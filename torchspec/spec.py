@@ -72,7 +72,7 @@ def _fields_of(type_name: str | None) -> list[str]:
     if type_name is None:
         return list(Spec.model_fields)
     cls = REGISTRY.get(type_name)
-    return [f for f in cls.model_fields if f != "type"] if cls else []
+    return [info.alias or f for f, info in cls.model_fields.items() if f != "type"] if cls else []
 
 
 def walk_layers(

@@ -11,15 +11,19 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, PlainValidator, SerializeAsAny, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from torchspec.layers import activation, conv, linear, norm, pool, reshape  # noqa: F401  (register)
+from torchspec.layers import activation, conv, linear, merge, norm, pool, reshape  # noqa: F401  (register)
 from torchspec.layers.base import (
     REGISTRY,
     Inferred,
     Layer,
+    Out,
     Shape,
     ShapeError,
+    TupleOut,
+    first_tensor,
     fmt_shape,
     register,
+    tensors_of,
 )
 
 __all__ = [
@@ -28,12 +32,16 @@ __all__ = [
     "AnyLayer",
     "Inferred",
     "Layer",
+    "Out",
     "Sequential",
     "Shape",
     "ShapeError",
+    "TupleOut",
+    "first_tensor",
     "fmt_shape",
     "layer_tag",
     "register",
+    "tensors_of",
 ]
 
 

@@ -58,6 +58,7 @@ class Tanh(_Elementwise):
 
 @register
 class Identity(_Elementwise):
+    aliases_input = True  # returns its input tensor itself
     type: Literal["Identity"] = "Identity"
 
 
@@ -85,6 +86,7 @@ class LogSoftmax(_SoftmaxBase):
 
 
 class _Dropout(_Elementwise):
+    aliases_input = True  # in eval mode dropout returns its input tensor itself
     p: Probability = 0.5
     inplace: Bool = False
 

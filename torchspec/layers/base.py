@@ -6,14 +6,25 @@ becomes a module. Registering a class is all it takes to add a layer: the spec s
 builder and the registry-wide truth test pick it up.
 
 Shapes here always include the batch dimension, exactly as torch sees them: ``(N, C, D, H, W)``.
+
+Graphs (the contract every layer follows):
+
+* ``arity`` = (min, max) inputs (max None: any). One-input layers implement ``infer(shape)``;
+  layers with several inputs implement ``infer_many(shapes)``, which the graph always calls.
+* A layer whose torch forward returns a tuple sets ``Inferred.outputs`` to a :class:`TupleOut`
+  (nested as torch nests it) and ``Inferred.shape`` to its first tensor, which is what the next
+  layer reads by default; ``from: lstm.1.0`` takes another element (name, then indices).
+* ``torch_factory()`` is the class the layer becomes (``torch.nn.<type>`` by default; torchspec's
+  own merge and tensor layers return a module of :mod:`torchspec.nn`); ``torch_module(args)``
+  instantiates it. The builder has no per-type code.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeAlias, TypeVar, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -24,21 +35,67 @@ __all__ = [
     "REGISTRY",
     "RESERVED",
     "SPATIAL_LAYOUTS",
+    "From",
     "Inferred",
     "Layer",
     "ModuleName",
+    "Out",
+    "Ref",
     "Shape",
     "ShapeError",
+    "TupleOut",
     "checked_dim",
     "expand",
+    "first_tensor",
     "fmt_shape",
     "fmt_size",
     "prod",
     "register",
     "spatial_name",
+    "tensors_of",
 ]
 
 Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TupleOut:
+    """A layer output that is a tuple (LSTM's ``(output, (h_n, c_n))``, Chunk's pieces).
+
+    ``items`` hold shapes or nested tuples; an item may be None where torch returns None
+    (MultiheadAttention's weights with ``need_weights: false``).
+    """
+
+    items: tuple[Out | None, ...]
+
+
+# What a layer produces: one tensor (its shape, batch included) or a tuple of them.
+Out: TypeAlias = Union[Shape, TupleOut]  # noqa: UP007 (a runtime alias with a forward reference)
+
+
+def first_tensor(out: Out) -> Shape:
+    """The main output: the tensor itself, or recursively the first element of a tuple.
+
+    It is what the next layer reads by default (an RNN's output sequence, a Chunk's first piece).
+    """
+    while isinstance(out, TupleOut):
+        out = out.items[0]  # type: ignore[assignment]
+    return out
+
+
+def tensors_of(out: Out | None) -> list[Shape]:
+    """Every tensor shape in an output, depth first (for activation memory)."""
+    if out is None:
+        return []
+    if isinstance(out, TupleOut):
+        return [s for item in out.items for s in tensors_of(item)]
+    return [out]
+
+
+# A reference to what a layer reads (``from:``): ``input`` (its container's input), a sibling's
+# name, or an element of a sibling's tuple output by index, ``lstm.1.0`` (names have no dots).
+Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[0-9]{1,4})*$", max_length=160)]
+From = Ref | Annotated[list[Ref], Field(min_length=1, max_length=256)]
 
 # Attributes of a fresh torch.nn.Sequential: add_module refuses a child named like one of them
 # ("attribute already exists"). Dunder names are refused by pattern too (Python adds new ones).
@@ -92,7 +149,8 @@ ModuleName = Annotated[
 class ShapeError(Exception):
     """A shape rule failed. ``field`` names the parameter to point at (None: the layer itself).
 
-    ``message`` may contain ``{incoming}``, replaced by the incoming shape and where it came from.
+    ``message`` may contain ``{incoming}``, replaced by the incoming shape and where it came from;
+    a layer with several inputs writes ``{in0}``, ``{in1}``, ... for each input the same way.
     """
 
     def __init__(self, message: str, *, field: str | None = None, hints: Sequence[str] = ()) -> None:
@@ -106,12 +164,18 @@ class ShapeError(Exception):
 class Inferred:
     """What a shape rule computes for one layer on one input shape (batch included)."""
 
-    shape: Shape
+    shape: Shape  # the main output: the tensor, or the first tensor of a tuple output
     params: int = 0  # trainable parameter elements
     buffers: int = 0  # buffer elements (running statistics)
     int64_buffers: int = 0  # of which int64 (BatchNorm's num_batches_tracked): 8 bytes, not 4
     macs: int = 0  # multiply-accumulates of one forward pass over the whole batch
     args: dict[str, Any] = field(default_factory=dict)  # values inferred for the constructor
+    outputs: TupleOut | None = None  # the whole output when torch returns a tuple (else None)
+
+    @property
+    def out(self) -> Out:
+        """The whole output: ``outputs`` for a tuple-returning layer, else ``shape``."""
+        return self.outputs if self.outputs is not None else self.shape
 
     @property
     def state_bytes(self) -> int:
@@ -150,9 +214,27 @@ def expand(value: int | Sequence[int], rank: int) -> tuple[int, ...]:
 class Layer(BaseModel):
     """Base of every layer. Subclasses declare ``type: Literal["Name"] = "Name"`` and their fields."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, defer_build=True, populate_by_name=True
+    )
 
     name: ModuleName | None = None
+    # What the layer reads (``from:`` in a spec): a sibling's name, ``input``, or a list of them
+    # for a layer with several inputs. None: the previous sibling (the container's input first).
+    from_: From | None = Field(
+        default=None,
+        alias="from",
+        description="what this layer reads: an earlier sibling's name, `input` (the container's "
+        "input), `name.1` for element 1 of a tuple output, or a list for several inputs",
+    )
+
+    # How many inputs the layer takes: (min, max), max None for any number. Add, Concat: (2, None).
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    # True when the output may share memory with the input (views, Identity, Dropout in eval):
+    # an in-place layer downstream would overwrite the input too.
+    aliases_input: ClassVar[bool] = False
+    # The module holding the torch class of the same name (torchspec's own layers: torchspec.nn).
+    torch_home: ClassVar[str] = "torch.nn"
 
     # Parameters shown without a keyword in the table, as torch's repr does (in_channels, out_channels).
     positional: ClassVar[tuple[str, ...]] = ()
@@ -168,6 +250,10 @@ class Layer(BaseModel):
     def infer(self, shape: Shape) -> Inferred:
         """Output shape, parameter count and MACs for ``shape`` (batch included)."""
         raise NotImplementedError
+
+    def infer_many(self, shapes: list[Shape]) -> Inferred:
+        """The rule for ``arity`` inputs (the graph always calls this): one-input layers use ``infer``."""
+        return self.infer(shapes[0])
 
     def check_rank(self, shape: Shape) -> None:
         ranks = self.sample_ranks
@@ -216,6 +302,23 @@ class Layer(BaseModel):
             order.setdefault(key, len(order))  # the first mention wins
         return dict(sorted(args.items(), key=lambda kv: order[kv[0]]))
 
+    @classmethod
+    def torch_factory(cls) -> Callable[..., Any]:
+        """The torch class the layer becomes: ``torch.nn.<type>``; torchspec's own layers
+        (merges, tensor ops) return theirs from :mod:`torchspec.nn`. Imports torch."""
+        import importlib
+
+        return getattr(importlib.import_module(cls.torch_home), cls.type_name())  # type: ignore[no-any-return]
+
+    def torch_module(self, args: dict[str, Any]) -> Any:
+        """The ``torch.nn.Module`` for this layer, from the resolved :meth:`torch_args`."""
+        return self.torch_factory()(**args)
+
+    @property
+    def inplace_write(self) -> bool:
+        """True when the layer overwrites its input (``inplace: true``)."""
+        return bool(getattr(self, "inplace", False))
+
     def summary(self, inferred: Inferred) -> str:
         """``Conv3d(3, 64, kernel_size=3, padding=1)``: positional values, then what was set."""
         args = self.torch_args(inferred)
@@ -225,10 +328,13 @@ class Layer(BaseModel):
 
     def data(self) -> dict[str, Any]:
         """The layer as spec data (what the user wrote, with ``type`` first)."""
-        return {"type": self.type_name(), **self.model_dump(exclude_unset=True, exclude={"type"})}
+        return {
+            "type": self.type_name(),
+            **self.model_dump(exclude_unset=True, exclude={"type"}, by_alias=True),
+        }
 
 
-_META = frozenset({"type", "name"})
+_META = frozenset({"type", "name", "from_"})
 _SIZES_FIRST = ("kernel_size", "stride", "padding", "output_padding", "dilation")
 
 

@@ -1,0 +1,141 @@
+"""torchspec's own modules: the merge and tensor layers torch.nn has none of.
+
+Each is the torch side of the layer of the same name in :mod:`torchspec.layers.merge` (its
+``torch_home``): constructor keywords are the layer's fields, with the same defaults. They hold
+no parameters, trace cleanly with torch.fx, and work with torch.compile and torch.export.
+Dimensions count the batch dimension, as in torch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Add", "Chunk", "Concat", "Mean", "Mul", "Permute", "Reshape", "Select", "Split"]
+
+
+def _dims(value: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    return (value,) if isinstance(value, int) else tuple(value)
+
+
+class Add(nn.Module):
+    """``x + y + ...`` with torch's broadcasting."""
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Mul(nn.Module):
+    """``x * y * ...`` with torch's broadcasting."""
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+
+class Concat(nn.Module):
+    """``torch.cat(inputs, dim)``."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        return torch.cat(xs, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Mean(nn.Module):
+    """``x.mean(dim, keepdim)``."""
+
+    def __init__(self, dim: int | tuple[int, ...], keepdim: bool = False) -> None:
+        super().__init__()
+        self.dim = _dims(dim)
+        self.keepdim = keepdim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mean(dim=self.dim, keepdim=self.keepdim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, keepdim={self.keepdim}"
+
+
+class Permute(nn.Module):
+    """``x.permute(dims)``."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = _dims(dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.permute(self.dims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+class Reshape(nn.Module):
+    """``x.reshape(N, *shape)``: ``shape`` is per sample; the batch dimension is kept."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = _dims(shape)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class Chunk(nn.Module):
+    """``x.chunk(chunks, dim)``: a tuple of pieces."""
+
+    def __init__(self, chunks: int, dim: int = 1) -> None:
+        super().__init__()
+        self.chunks = chunks
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        return x.chunk(self.chunks, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"chunks={self.chunks}, dim={self.dim}"
+
+
+class Split(nn.Module):
+    """``torch.split(x, split_size_or_sections, dim)``: a tuple of pieces."""
+
+    def __init__(self, split_size_or_sections: int | tuple[int, ...], dim: int = 1) -> None:
+        super().__init__()
+        split = split_size_or_sections
+        self.split_size_or_sections = split if isinstance(split, int) else list(split)
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        return torch.split(x, self.split_size_or_sections, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"split_size_or_sections={self.split_size_or_sections}, dim={self.dim}"
+
+
+class Select(nn.Module):
+    """``x.select(dim, index)``: the dimension is removed."""
+
+    def __init__(self, dim: int, index: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.index = index
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.select(self.dim, self.index)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, index={self.index}"
