@@ -417,3 +417,71 @@ def test_resnet_blocks_spec_is_torchvisions_resnet(variant: str) -> None:
         torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=1e-5)
     report = torchspec.infer_shapes(load_spec(spec, variant=variant))
     assert report.params == sum(p.numel() for p in ref.parameters())
+
+
+TRAINED = """\
+name: blocks_run
+input: [1, 4, 8, 8]
+vars: {width: 4, lr: 0.05}
+variants:
+  wide: {width: 6}
+blocks:
+  unit:
+    params: {channels: int}
+    layers:
+      - {name: conv, type: Conv3d, out_channels: $channels, kernel_size: 3, padding: 1}
+      - ReLU
+layers:
+  - {name: body, type: unit, channels: $width, repeat: 2}
+  - {type: AdaptiveAvgPool3d, output_size: 1}
+  - Flatten
+  - {name: head, type: Linear, out_features: 4}
+train:
+  data: {source: synthetic-motion, samples: 32}
+  batch_size: 16
+  epochs: 1
+  optimizer: {type: SGD, lr: $lr}
+  output_dir: runs/b
+"""
+
+
+def test_train_and_eval_take_variant_and_record_it(tmp_path: Path) -> None:
+    path = write(tmp_path, TRAINED)
+    result = run_cli(
+        "train", str(path), "--variant", "wide", "--set", "vars.lr=0.01", "--quiet", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "runs" / "b"
+    ckpt = torch.load(out / "last.ckpt", weights_only=True)
+    assert ckpt["variant"] == "wide" and json.loads(ckpt["overrides"]) == ["vars.lr=0.01"]
+    stored = json.loads(ckpt["spec"])
+    assert "vars" not in stored and stored["train"]["optimizer"]["lr"] == 0.01
+    model = torchspec.load_model(out / "model.safetensors")
+    assert model.state_dict()["body.1.conv.weight"].shape == (6, 6, 3, 3, 3)  # the variant's width
+    ev = run_cli("eval", str(path), "--checkpoint", str(out / "last.ckpt"), "--variant", "wide", cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    wrong = run_cli("eval", str(path), "--checkpoint", str(out / "last.ckpt"), cwd=tmp_path)
+    assert wrong.returncode == 1 and "does not match the spec" in wrong.stderr  # width 4 is another net
+
+
+def test_bare_block_name_and_mapping_source() -> None:
+    data = {
+        "name": "m",
+        "input": [4],
+        "blocks": {"act": {"layers": ["ReLU", {"type": "Linear", "out_features": 4}]}},
+        "layers": ["act", {"type": "act", "repeat": 2}],
+    }
+    model = torchspec.build(data)
+    assert [n for n, _ in model.named_children()] == ["0", "1", "2"]
+    assert list(model.state_dict()) == [
+        "0.1.weight",
+        "0.1.bias",
+        "1.1.weight",
+        "1.1.bias",
+        "2.1.weight",
+        "2.1.bias",
+    ]
+    with pytest.raises(SpecError) as info:
+        load_spec({**data, "layers": [{"type": "act", "size": 3}]})
+    (problem,) = info.value.problems
+    assert problem.line == 0 and "block 'act' (layers[0]) has no parameter 'size'" in problem.message

@@ -199,7 +199,7 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[Spec, dict[str, torc
         data = json.loads(metadata[SPEC_METADATA_KEY])
     except ValueError as exc:
         raise SpecError.single(file, f"the spec in {file}'s metadata is not valid JSON: {exc}") from None
-    return load_spec(data), state
+    return load_spec(data, expand=False), state  # stored expanded
 
 
 def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> torch.nn.Module:

@@ -146,13 +146,15 @@ def load_spec(
     *,
     variant: str | None = None,
     overrides: Iterable[str] = (),
+    expand: bool = True,
 ) -> Spec:
     """Read and validate a spec from a .yaml/.yml/.json path or a mapping; raises SpecError.
 
     ``overrides`` are ``--set`` arguments (``vars.width=32``), applied to the file as written;
     ``variant`` picks one of its ``variants``. Blocks, repeats, conditions and expressions are
-    expanded (:mod:`torchspec.expand`) before validation. Every schema problem of the spec is
-    reported at once, in file order.
+    expanded (:mod:`torchspec.expand`) before validation; ``expand=False`` reads an expanded spec
+    (one stored in a checkpoint) as it is, so a ``$`` in it stays a ``$``. Every schema problem of
+    the spec is reported at once, in file order.
     """
     if isinstance(source, Spec):
         return source
@@ -166,7 +168,12 @@ def load_spec(
 
         data = copy.deepcopy(doc.data)
         doc = replace(doc, data=data, overrides=apply_overrides(data, overrides))
-    doc = expand_document(doc, variant=variant, builtin=REGISTRY)
+    try:
+        doc = (
+            expand_document(doc, variant=variant, builtin=REGISTRY) if expand else replace(doc, expanded=True)
+        )
+    except SpecError as err:
+        raise SpecError(_unlocated(doc, err.problems)) from None
     problems = _duplicate_names(doc, doc.data.get("layers"), ("layers",))
     try:
         spec = Spec.model_validate(doc.data)

@@ -159,7 +159,7 @@ def _train(
     output_dir = config.output_dir or os.path.join("runs", spec.name)
     os.makedirs(output_dir, exist_ok=True)
     resolved = resolved_data(spec, report, config, output_dir)
-    resolved_spec = load_spec(resolved)
+    resolved_spec = load_spec(resolved, expand=False)  # spec.to_data(): expanded already
     last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
     monitor = config.monitor if val_loader is not None else "train_loss"
     maximize = monitor.endswith("accuracy")

@@ -231,4 +231,4 @@ def load_weights(path: str) -> tuple[Spec, dict[str, torch.Tensor]]:
     if not os.path.exists(path):
         raise SpecError.single(path, f"{path} does not exist")
     ckpt = load_checkpoint(path)
-    return load_spec(spec_of(ckpt)), ckpt["model"]
+    return load_spec(spec_of(ckpt), expand=False), ckpt["model"]  # stored expanded
