@@ -182,6 +182,9 @@ def test_template_offsets_are_in_the_whole_string() -> None:
         render("x $(width", ENV)
     assert "not closed" in info.value.message and info.value.offset == 2
     assert split("a$$b") == ["a$b"]
+    with pytest.raises(ExprError) as info:
+        render("x ${width}", ENV)
+    assert info.value.offset == 2 and "$name or $(expr)" in (info.value.hint or "")
 
 
 def test_floats_stay_finite() -> None:

@@ -1,5 +1,5 @@
 """User-defined layer types (``blocks:``) and the spec's variables (``vars:``, ``variants:``): reading
-and checking their definitions for :mod:`torchspec.expand`.
+and checking their definitions for :mod:`torchspec.expand` (which evaluates them).
 
 A block is ``NAME: {params: {P: TYPE | {type: TYPE, default: VALUE}}, layers: [...]}`` with TYPE one
 of int, float, bool, str, list, any; a parameter with a default is optional.
@@ -200,3 +200,36 @@ def _recursion(doc: Document, blocks: dict[str, Block]) -> list[Problem]:
         if name not in done:
             visit(name, [])
     return problems
+
+
+def read_variants(doc: Document, variant: str | None) -> tuple[dict[str, Any], dict[str, Any], list[Problem]]:
+    """(the ``vars`` as written, what ``variant`` changes in them, the problems of both sections):
+    every variant may change only declared vars; an unknown ``variant`` is an error listing them."""
+    raw, variants, problems = doc.data.get("vars", {}), doc.data.get("variants", {}), []
+    if not isinstance(raw, dict):
+        problems.append(doc.problem(("vars",), "vars must be a mapping of names to values"))
+        raw = {}
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+        hint = "e.g. variants: {small: {width: 32}, large: {width: 128}}"
+        problems.append(doc.problem(("variants",), "variants must map names to vars to change", [hint]))
+        variants = {}
+    for name, sets in variants.items():
+        for key in sets:
+            if key not in raw:
+                guess = did_you_mean(key, raw, plain=True)
+                message = f"variant '{name}' sets '{key}', which is not declared in vars"
+                hints = [guess] if guess else ["declare it under `vars:` with its default value"]
+                problems.append(doc.problem(("variants", name, key), message, hints, key=True))
+    if variant is not None and variant not in variants:
+        problems.append(_no_variant(variant, list(variants)))
+    return raw, variants.get(variant, {}) if variant is not None else {}, problems
+
+
+def _no_variant(variant: str, known: list[str]) -> Problem:
+    if not known:
+        return Problem(
+            f"--variant {variant}", 0, 0, "the spec has no variants", ("define them under `variants:`",)
+        )
+    guess = did_you_mean(variant, known, plain=True)
+    hints = ([guess] if guess else []) + ["variants: " + ", ".join(known)]
+    return Problem(f"--variant {variant}", 0, 0, f"unknown variant {quote(variant)}", tuple(hints))

@@ -17,7 +17,16 @@ from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
-from torchspec.blocks import MAX_NESTING, META_KEYS, Block, check_name, fits, read_blocks, show
+from torchspec.blocks import (
+    MAX_NESTING,
+    META_KEYS,
+    Block,
+    check_name,
+    fits,
+    read_blocks,
+    read_variants,
+    show,
+)
 from torchspec.diagnose import did_you_mean, quote, sort_problems, where
 from torchspec.errors import Note, Problem, SpecError
 from torchspec.expr import ExprError, size
@@ -108,27 +117,10 @@ class _Expander:
         )  # fmt: skip
 
     def read_vars(self, variant: str | None) -> dict[str, Any]:
-        doc, data = self.doc, self.doc.data
-        raw, variants = data.get("vars", {}), data.get("variants", {})
-        if not isinstance(raw, dict):
-            self.problems.append(doc.problem(("vars",), "vars must be a mapping of names to values"))
-            raw = {}
-        if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
-            hint = "e.g. variants: {small: {width: 32}, large: {width: 128}}"
-            self.problems.append(
-                doc.problem(("variants",), "variants must map names to vars to change", [hint])
-            )
-            variants = {}
-        for name, sets in variants.items():
-            for key in sets:
-                if key not in raw:
-                    guess = did_you_mean(key, raw, plain=True)
-                    message = f"variant '{name}' sets '{key}', which is not declared in vars"
-                    hints = [guess] if guess else ["declare it under `vars:` with its default value"]
-                    self.problems.append(doc.problem(("variants", name, key), message, hints, key=True))
-        if variant is not None and variant not in variants:
-            self.problems.append(_no_variant(variant, list(variants)))
-        chosen = variants.get(variant, {}) if variant is not None else {}
+        """The vars' values: the file's, changed by the variant, changed by ``--set vars.X``."""
+        doc = self.doc
+        raw, chosen, problems = read_variants(doc, variant)
+        self.problems += problems
         by_cli = {path[1] for path in doc.overrides if len(path) >= 2 and path[0] == "vars"}
         env: dict[str, Any] = {}
         for name, value in raw.items():
@@ -372,13 +364,3 @@ def _article(kind: str) -> str:
     return {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string"}.get(
         kind, f"a {kind}"
     )
-
-
-def _no_variant(variant: str, known: list[str]) -> Problem:
-    if not known:
-        return Problem(
-            f"--variant {variant}", 0, 0, "the spec has no variants", ("define them under `variants:`",)
-        )
-    guess = did_you_mean(variant, known, plain=True)
-    hints = ([guess] if guess else []) + ["variants: " + ", ".join(known)]
-    return Problem(f"--variant {variant}", 0, 0, f"unknown variant {quote(variant)}", tuple(hints))

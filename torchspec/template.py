@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-from torchspec.expr import MAX_ITEMS, ExprError, evaluate, parse
+from torchspec.expr import MAX_ITEMS, Expr, ExprError, evaluate, parse
 
 __all__ = ["has_template", "render", "split"]
 
@@ -41,6 +42,8 @@ def split(text: str) -> list[Part]:
             literal, i = literal + "$", j + 2
             continue
         name = _NAME.match(text, j + 1)
+        if nxt == "{":  # Hydra's ${x}, which YAML flow mappings cannot hold unquoted anyway
+            raise ExprError("'${' starts no expression", j, "write $name or $(expr); $$ is a literal $")
         if nxt == "(":
             end = _closing(text, j + 1)
             expr, at, i = text[j + 2 : end], j + 2, end + 1
@@ -92,11 +95,17 @@ def render(text: str, names: Mapping[str, Any]) -> Any:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _parsed(expr: str) -> Expr:
+    """Parsed once per text: a block's expressions are evaluated at each of its uses."""
+    return parse(expr)
+
+
 def _at(expr: str, at: int, names: Mapping[str, Any]) -> Any:
     try:
         if not expr.strip():
             raise ExprError("empty expression", 0, "write $(...) with an expression inside")
-        return evaluate(parse(expr), names)
+        return evaluate(_parsed(expr), names)
     except ExprError as exc:
         exc.offset += at
         raise
