@@ -16,7 +16,7 @@ from conftest import write_spec
 import torchspec
 from torchspec.errors import SpecError
 from torchspec.training.data import EpochSampler, load_data, synthetic_motion
-from torchspec.training.validate import resolve_spec
+from torchspec.training.resolve import resolve_spec
 
 HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None

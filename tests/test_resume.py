@@ -44,6 +44,21 @@ train:
   output_dir: OUT
 """
 
+# The same run with a residual block wired with from: (a torch.fx GraphModule inside).
+GRAPH_SPEC = SPEC.replace(
+    "  - ReLU\n  - {type: Dropout, p: 0.3}\n",
+    """\
+  - ReLU
+  - name: res
+    type: Sequential
+    layers:
+      - {name: conv, type: Conv3d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: bn, type: BatchNorm3d}
+      - {type: Add, from: [bn, input]}
+      - {type: Dropout, p: 0.3}
+""",
+)
+assert GRAPH_SPEC != SPEC
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -71,8 +86,8 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(folder / "model.safetensors"))
 
 
-def _reference(tmp_path: Path) -> dict[str, torch.Tensor]:
-    torchspec.train(write_spec(tmp_path, SPEC, "reference", out="reference"), quiet=True)
+def _reference(tmp_path: Path, text: str = SPEC) -> dict[str, torch.Tensor]:
+    torchspec.train(write_spec(tmp_path, text, "reference", out="reference"), quiet=True)
     return _weights(tmp_path / "reference")
 
 
@@ -82,9 +97,10 @@ def _assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
         assert torch.equal(a[key], b[key]), f"{key} differs after resume"
 
 
-def test_kill_9_mid_epoch_then_resume_is_bitwise_identical(tmp_path: Path) -> None:
-    reference = _reference(tmp_path)
-    spec = write_spec(tmp_path, SPEC, "killed", out="killed")
+@pytest.mark.parametrize("text", [SPEC, GRAPH_SPEC], ids=["sequential", "graph"])
+def test_kill_9_mid_epoch_then_resume_is_bitwise_identical(tmp_path: Path, text: str) -> None:
+    reference = _reference(tmp_path, text)
+    spec = write_spec(tmp_path, text, "killed", out="killed")
     last = tmp_path / "killed" / "last.ckpt"
     proc = _start(spec)
     _wait_for(last, proc)

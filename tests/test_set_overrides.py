@@ -8,7 +8,7 @@ import pytest
 
 from torchspec.errors import SpecError
 from torchspec.infer import infer_shapes
-from torchspec.training.validate import resolve_spec
+from torchspec.training.resolve import resolve_spec
 
 SPEC = """\
 name: t

@@ -13,7 +13,7 @@ from torchspec.errors import SpecError
 from torchspec.spec import load_spec
 from torchspec.training.config import LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
 from torchspec.training.objects import adapt_target, make_loss, make_optimizer, make_scheduler
-from torchspec.training.validate import resolve_spec, validate_train
+from torchspec.training.resolve import resolve_spec, validate_train
 
 HEAD = """\
 name: tiny

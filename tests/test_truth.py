@@ -21,6 +21,11 @@ Deliberate differences from torch that this sweep does not exercise:
 
 Deliberate differences it does exercise: return_indices=True (``DELIBERATE``: the layer would
 return a tuple) and outputs with a zero-size dimension (see ``assert_torch_rejects``).
+
+Layers with several inputs (``arity``) get that many inputs, drawn as variations of one shape
+(each dimension kept, made 1, or redrawn: what broadcasting and concatenation care about), and
+are checked through ``infer_many`` and ``module(*inputs)``; a tuple output is compared element by
+element with ``Inferred.outputs``. The torch class is ``cls.torch_factory()``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError
+from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError, TupleOut
 
 TYPES = sorted(set(REGISTRY) - {"Sequential"})
 EXAMPLES = 150
@@ -109,7 +114,10 @@ def strategy(node: dict[str, Any], shape: Shape) -> st.SearchStrategy[Any]:
         # the input's trailing sizes, batch included (normalized_shape, sizes that keep a shape)
         tails = [list(shape[i:]) for i in range(len(shape)) if low <= len(shape) - i <= high]
         tails = [t for t in tails if all(_fits(v, node.get("items", {})) for v in t)]
-        return st.one_of(items, st.sampled_from(tails)) if tails else items
+        options = [items, st.sampled_from(tails)] if tails else [items]
+        if low <= len(shape) <= high and _fits(0, node.get("items", {})):  # dim lists: a permutation
+            options.append(st.permutations(range(len(shape))).map(list))
+        return st.one_of(options)
     raise NotImplementedError(f"no strategy for schema node {node}")
 
 
@@ -136,7 +144,7 @@ def layer_data(draw: st.DrawFn, cls: type[Layer], shape: Shape) -> dict[str, Any
     required = set(schema.get("required", ()))
     data: dict[str, Any] = {"type": cls.type_name()}
     for field, node in schema["properties"].items():
-        if field in ("name", "type"):
+        if field in ("name", "type", "from"):
             continue
         if field in required or draw(st.booleans()):
             data[field] = draw(_cached_strategy(json.dumps(node, sort_keys=True), shape))
@@ -153,6 +161,18 @@ def shapes(draw: st.DrawFn, cls: type[Layer]) -> Shape:
     return (draw(st.integers(1, 3)), *per)
 
 
+@st.composite
+def input_shapes(draw: st.DrawFn, cls: type[Layer]) -> list[Shape]:
+    """``arity`` inputs: a shape, then variations of it (each dim kept, 1, or redrawn)."""
+    base = draw(shapes(cls))
+    low, high = cls.arity
+    count = draw(st.integers(low, high if high is not None else low + 2))
+    out = [base]
+    for _ in range(count - 1):
+        out.append(tuple(draw(st.sampled_from([d, d, d, 1, draw(st.integers(1, 6))])) for d in base))
+    return out
+
+
 # -- torch side ----------------------------------------------------------------------------------
 def _tuplify(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
@@ -160,7 +180,7 @@ def _tuplify(value: Any) -> Any:
 
 def _complete(type_name: str, kwargs: dict[str, Any], shape: Shape) -> dict[str, Any]:
     """Fill the constructor arguments a rule would infer, so torch sees a complete call."""
-    signature = inspect.signature(getattr(torch.nn, type_name))
+    signature = inspect.signature(REGISTRY[type_name].torch_factory())
     for name, param in signature.parameters.items():
         if param.default is inspect.Parameter.empty and param.kind is param.POSITIONAL_OR_KEYWORD:
             if name not in kwargs:
@@ -168,29 +188,44 @@ def _complete(type_name: str, kwargs: dict[str, Any], shape: Shape) -> dict[str,
     return kwargs
 
 
-def run_torch(type_name: str, kwargs: dict[str, Any], shape: Shape) -> tuple[torch.nn.Module, Any]:
+def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tuple[torch.nn.Module, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = getattr(torch.nn, type_name)(**kwargs).eval()
+        module = REGISTRY[type_name].torch_factory()(**kwargs).eval()
         with torch.no_grad():
-            return module, module(torch.randn(shape))
+            return module, module(*(torch.randn(shape) for shape in shapes))
 
 
-def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shape: Shape, why: str) -> None:
+def structure(out: Any) -> Any:
+    """A torch output as shapes: a tensor's shape, nested tuples of them, None as None."""
+    if isinstance(out, torch.Tensor):
+        return tuple(out.shape)
+    if out is None:
+        return None
+    return TupleOut(tuple(structure(item) for item in out))
+
+
+def _tensors(out: Any) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    return [t for item in (out or ()) for t in _tensors(item)]
+
+
+def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Shape], why: str) -> None:
     try:
-        _, out = run_torch(type_name, kwargs, shape)
+        _, out = run_torch(type_name, kwargs, shapes)
     except TypeError as exc:
         assert "required positional argument" not in str(exc), f"test harness: {exc}"
         return
     except Exception:  # any failure of torch's is a rejection
         return
-    if out.numel() == 0:
+    if any(t.numel() == 0 for t in _tensors(out)):
         # Deliberate: torch returns an empty tensor in a few cases (Upsample mode='area' with a
         # scale_factor that floors a size to 0); spec shapes are positive, so the rule rejects it.
         return
     pytest.fail(
-        f"torchspec rejects {type_name}({kwargs}) on input {list(shape)} ({why}), but torch accepts "
-        f"it and returns {list(out.shape)}"
+        f"torchspec rejects {type_name}({kwargs}) on inputs {shapes} ({why}), but torch accepts "
+        f"it and returns {structure(out)}"
     )
 
 
@@ -206,9 +241,12 @@ def expected_macs(module: torch.nn.Module, x_shape: Shape, out_shape: Shape) -> 
 
 
 # -- the sweep -----------------------------------------------------------------------------------
-def check_example(cls: type[Layer], shape: Shape, data: dict[str, Any], outcomes: Counter[str]) -> None:
+def check_example(
+    cls: type[Layer], shapes: list[Shape], data: dict[str, Any], outcomes: Counter[str]
+) -> None:
     type_name = cls.type_name()
-    note(f"{type_name} {data} on {list(shape)}")
+    shape = shapes[0]
+    note(f"{type_name} {data} on {shapes}")
     try:
         layer = cls.model_validate(data)
     except ValidationError as exc:
@@ -218,26 +256,28 @@ def check_example(cls: type[Layer], shape: Shape, data: dict[str, Any], outcomes
             return
         kwargs = {k: _tuplify(v) for k, v in data.items() if k not in ("name", "type")}
         why = "; ".join(e["msg"] for e in exc.errors())
-        assert_torch_rejects(type_name, _complete(type_name, kwargs, shape), shape, why)
+        assert_torch_rejects(type_name, _complete(type_name, kwargs, shape), shapes, why)
         outcomes["invalid"] += 1
         return
     try:
-        inferred = layer.infer(shape)
+        inferred = layer.infer_many(shapes)
     except ShapeError as err:
         kwargs = _complete(type_name, layer.torch_args(Inferred(shape)), shape)
-        assert_torch_rejects(type_name, kwargs, shape, err.message)
+        assert_torch_rejects(type_name, kwargs, shapes, err.message)
         outcomes["shape_error"] += 1
         return
     kwargs = layer.torch_args(inferred)
-    note(f"torch.nn.{type_name}(**{kwargs})")
+    note(f"{cls.torch_home}.{type_name}(**{kwargs})")
     try:
-        module, out = run_torch(type_name, kwargs, shape)
+        module, out = run_torch(type_name, kwargs, shapes)
     except Exception as exc:
         pytest.fail(
-            f"torchspec infers {list(inferred.shape)} for {type_name}({kwargs}) on {list(shape)}, "
+            f"torchspec infers {inferred.out} for {type_name}({kwargs}) on {shapes}, "
             f"but torch fails: {type(exc).__name__}: {exc}"
         )
-    assert tuple(out.shape) == inferred.shape, "output shape"
+    assert structure(out) == inferred.out, "output shape(s)"
+    out = _tensors(out)[0]  # the main output: what the next layer reads
+    assert tuple(out.shape) == inferred.shape, "main output shape"
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert params == inferred.params, "trainable parameters"
     assert sum(b.numel() for b in module.buffers()) == inferred.buffers, "buffer elements"
@@ -263,9 +303,9 @@ def test_rule_matches_torch(type_name: str) -> None:
     )
     @given(st.data())
     def sweep(data: st.DataObject) -> None:
-        shape = data.draw(shapes(cls), label="shape")
-        spec = data.draw(layer_data(cls, shape), label="spec")
-        check_example(cls, shape, spec, outcomes)
+        inputs = data.draw(input_shapes(cls), label="shapes")
+        spec = data.draw(layer_data(cls, inputs[0]), label="spec")
+        check_example(cls, inputs, spec, outcomes)
 
     sweep()
     assert outcomes["built"] >= MIN_BUILT, f"too few valid examples reached torch: {dict(outcomes)}"

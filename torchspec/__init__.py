@@ -1,5 +1,6 @@
 """torchspec: declarative PyTorch models. Write layers as YAML or JSON, check every shape by
-arithmetic (no torch needed), get errors at file:line:col, compile to ``torch.nn.Sequential``.
+arithmetic (no torch needed), get errors at file:line:col, compile to ``torch.nn.Sequential``
+(a ``torch.fx.GraphModule`` when wired with ``from:``).
 
 Importing this package does not import torch; only :func:`build`, :func:`load_model` and the
 training entry points do.

@@ -86,8 +86,8 @@ class Runner:
         from torchspec.builder import build_from_report
         from torchspec.training.objects import adapt_target, make_loss, make_optimizer
         from torchspec.training.parts import autocast, pick_device
+        from torchspec.training.resolve import resolve_spec
         from torchspec.training.speed import apply_speed, plan_speed
-        from torchspec.training.validate import resolve_spec
 
         if mode not in ("train", "infer"):
             raise ValueError(f"mode must be train or infer, not {mode!r}")

@@ -99,6 +99,17 @@ def _scope(
     wired = any(n.explicit for n in nodes)
     if wired:
         warnings += _unused(nodes, doc)
+        for node in nodes:
+            if node.layer.name == INPUT:  # `from: input` always means the container's input
+                problems.append(
+                    doc.problem(
+                        (*node.data_path, "name"),
+                        f"{node.layer.type_name()} "
+                        f"({where(node.data_path)}): the name 'input' is taken in a container with from:, "
+                        "where `input` means the container's input",
+                        ["rename the layer"],
+                    )
+                )
     return Scope(prefix, data_path, tuple(nodes), wired)
 
 
@@ -200,9 +211,9 @@ def _count(low: int, high: int | None) -> str:
 
 
 def _example(n: int, pos: int, names: list[str]) -> str:
-    earlier = [INPUT, *names[max(0, pos - n + 1) : pos]][-n:]
-    while len(earlier) < n:
-        earlier.insert(0, INPUT)
+    """``[conv2, input]``: the nearest earlier named siblings (and ``input``) as a template."""
+    earlier = [INPUT, *(name for name in names[:pos] if not name.isdigit())][-n:]
+    earlier += ["..."] * (n - len(earlier))
     return "[" + ", ".join(earlier) + "]"
 
 
@@ -240,8 +251,9 @@ def _check_inplace(top: Scope, doc: Document, problems: list[Problem]) -> None:
             if node.scope is not None:
                 outs.append(run(node.scope, ins[0]))
                 continue
-            for value in dict.fromkeys(ins):
-                readers.setdefault(value, []).append(node)
+            if node.layer.inplace_write or not node.layer.aliases_input:  # a view only passes it on
+                for value in dict.fromkeys(ins):
+                    readers.setdefault(value, []).append(node)
             if node.layer.inplace_write:
                 writers.append((node, ins[0]))
                 outs.append((ins[0][0], ins[0][1] + 1))

@@ -102,21 +102,27 @@ def _title(report: ShapeReport) -> str:
     return f"{report.name} ({file})" if file and file != "<spec>" else report.name
 
 
-def _table_rows(report: ShapeReport) -> list[tuple[int, str, str, str, str, str]]:
-    """(depth, layer, type, output, params, macs) for every module, containers included."""
+def _table_rows(report: ShapeReport) -> list[tuple[int, str, str, str, str, str, str]]:
+    """(depth, layer, type, output, params, macs, from) for every module, containers included.
+
+    ``from`` lists what a layer reads when that is not just the layer before it (Keras'
+    "Connected to"); it is empty for the rest.
+    """
     leaves: dict[str, LayerRow] = {row.path: row for row in report.rows}
-    out: list[tuple[int, str, str, str, str, str]] = []
+    sources = dict(report.container_sources or {})
+    out: list[tuple[int, str, str, str, str, str, str]] = []
     for path, data_path, layer in walk_layers(report.spec.layers):
         depth = (len(data_path) - 2) // 2  # ("layers", i) at the top, +("layers", j) per level
         if isinstance(layer, Sequential):
             inside = [r for p, r in leaves.items() if p.startswith(path + ".")]
             shape = format_shape(inside[-1].output) if inside else ""
-            out.append((depth, path, "Sequential", shape, "--", "--"))
+            kind = "GraphModule" if path in report.graphs else "Sequential"
+            out.append((depth, path, kind, shape, "--", "--", ", ".join(sources.get(path, ()))))
             continue
         row = leaves[path]
-        out.append(
-            (depth, path, row.summary, format_shape(row.output), f"{row.params:,}", format_macs(row.macs))
-        )
+        shown = format_shape(row.output)
+        cells = (row.summary, shown, f"{row.params:,}", format_macs(row.macs), ", ".join(row.sources or ()))
+        out.append((depth, path, *cells))
     return out
 
 
@@ -129,23 +135,28 @@ def format_table(report: ShapeReport, *, width: int | None = None, color: bool =
     Past ``width`` columns the Type column wraps; ``color`` adds ANSI bold (for terminals).
     """
     bold = (lambda t: f"\033[1m{t}\033[0m") if color else (lambda t: t)
-    header = ("Layer", "Type", "Output shape", "Params", "MACs")
+    header: tuple[str, ...] = ("Layer", "Type", "Output shape", "Params", "MACs", "From")
     rows = [("  " * depth + path, *cells) for depth, path, *cells in _table_rows(report)]
+    if not any(r[5] for r in rows):  # a chain: no From column (every layer reads the one before)
+        header, rows = header[:5], [r[:5] for r in rows]
+    gaps = len(_GAP) * (len(header) - 1)
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
 
     if width is not None:  # give the Type column what the others leave, but at least 16
-        widths[1] = min(widths[1], max(16, width - 1 - sum(widths) + widths[1] - len(_GAP) * 4))
+        widths[1] = min(widths[1], max(16, width - 1 - sum(widths) + widths[1] - gaps))
 
     def line(cells: tuple[str, ...] | list[str]) -> str:
         # text columns left-aligned, numbers right-aligned, three spaces between columns
-        padded = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        padded = [
+            c.ljust(w) if i in (0, 1, 2, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ]
         return (" " + _GAP.join(padded)).rstrip()
 
-    out = [bold(_title(report)), "", bold(line(header)), " " + "\u2500" * (sum(widths) + len(_GAP) * 4)]
+    out = [bold(_title(report)), "", bold(line(header)), " " + "\u2500" * (sum(widths) + gaps)]
     for row in rows:
         first, *more = textwrap.wrap(row[1], widths[1], break_on_hyphens=False) or [""]
         out.append(line((row[0], first, *row[2:])))
-        out += [line(("", part, "", "", "")) for part in more]
+        out += [line(("", part, *[""] * (len(header) - 2))) for part in more]
     out.append("")
     act = f"{format_bytes(report.activation_bytes)} (batch {report.batch}, float32 outputs of every layer)"
     totals = (

@@ -21,7 +21,7 @@ from torchspec.layers import REGISTRY, AnyLayer, Layer, Sequential
 from torchspec.layers.fields import PosInt
 from torchspec.source import Document, Path, load_document
 
-__all__ = ["Spec", "load_spec", "walk_layers"]
+__all__ = ["Spec", "load_spec", "spec_fields", "walk_layers"]
 
 
 class Spec(BaseModel):
@@ -68,7 +68,8 @@ def _layer_data(layer: Layer) -> dict[str, Any]:
     return data
 
 
-def _fields_of(type_name: str | None) -> list[str]:
+def spec_fields(type_name: str | None) -> list[str]:
+    """The keys a spec (None) or a layer type takes, as written in a spec (``from``, not ``from_``)."""
     if type_name is None:
         return list(Spec.model_fields)
     cls = REGISTRY.get(type_name)
@@ -178,7 +179,7 @@ def load_spec(
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
-        problems += problems_from_errors(doc, exc.errors(), _fields_of)
+        problems += problems_from_errors(doc, exc.errors(), spec_fields)
     if isinstance(doc.data.get("train"), dict):
         problems += _train_problems(doc)
     if problems:

@@ -56,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             continue
         reports.append(report)
+        if report.warnings:  # printed like errors, but the spec is fine: the exit status stays 0
+            from torchspec.errors import format_problems
+
+            sys.stdout.flush()
+            sys.stderr.write(format_problems(report.warnings) + "\n")
+            sys.stderr.flush()
         if args.format == "table":
             from torchspec.report import render_table
 

@@ -27,6 +27,7 @@ def _dim(dim: int, rank: int, field: str = "dim", incoming: str = "{incoming}") 
             f"{field} {dim} is out of range for {incoming} (rank {rank} with the batch); "
             f"use a value in [{-rank}, {rank - 1}]",
             field=field,
+            hints=["dimensions count the batch dimension (0), as in torch; negative ones count from the end"],
         )
     return dim % rank
 
@@ -53,7 +54,7 @@ class _Broadcast(_Own):
                 if x != y and 1 not in (x, y):
                     first = "{in0}" if i == 1 else "the inputs before it, broadcast to " + str(list(out))
                     raise ShapeError(
-                        f"cannot broadcast {first} with {{in{i}}}: dimension {k - rank} is {x} "
+                        f"cannot broadcast {first} with {{in{i}}}: dimension {k} is {x} "
                         f"vs {y} (sizes must be equal or 1)",
                         field="from",
                         hints=[
@@ -100,6 +101,7 @@ class Concat(_Own):
                 raise ShapeError(
                     f"cannot concatenate {{in0}} with {{in{i}}}: ranks {len(first)} and {len(shape)} differ",
                     field="from",
+                    hints=["Flatten, Reshape or Unflatten one input so the ranks agree"],
                 )
             for k, (x, y) in enumerate(zip(first, shape)):
                 if k != dim and x != y:

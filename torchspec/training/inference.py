@@ -18,7 +18,7 @@ from torchspec.training.checkpoint import FOREIGN_CHECKPOINT_HINTS, load_state_c
 from torchspec.training.data import load_data, make_loader
 from torchspec.training.objects import make_loss
 from torchspec.training.parts import evaluate, load_weights, pick_device
-from torchspec.training.validate import resolve_spec
+from torchspec.training.resolve import resolve_spec
 
 __all__ = ["Prediction", "evaluate_checkpoint", "load_input", "predict"]
 

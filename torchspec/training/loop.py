@@ -52,8 +52,8 @@ from torchspec.training.objects import (
 )
 from torchspec.training.parallel import RANK_WEIGHTS_ENV, Parallel, start_parallel
 from torchspec.training.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.training.resolve import resolve_spec
 from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
-from torchspec.training.validate import resolve_spec
 
 __all__ = ["Interrupted", "train"]
 
@@ -83,9 +83,8 @@ def train(
     Under ``parallel: ddp`` it joins torchrun's process group and leaves it when done.
     """
     out = reporter or Reporter(quiet)
-    spec, config = resolve_spec(
-        spec, overrides, variant=variant
-    )  # every config error, located, before any data
+    # every config error, located, before any data
+    spec, config = resolve_spec(spec, overrides, variant=variant)
     device = pick_device(config.device)
     report = infer_shapes(spec, batch=config.batch_size)  # per-rank batch under ddp
     plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model

@@ -1,4 +1,5 @@
-"""Validating the ``train`` section into located problems, and resolving a spec with ``--set``.
+"""Validating the ``train`` section into located problems (below the spec: it never imports it;
+:mod:`torchspec.training.resolve` puts a spec, its ``--set`` overrides and this together).
 
 Torch-free. pydantic's errors are walked against the user's data by :func:`torchspec.diagnose.walk`
 (dropping the ``type``/``source`` union tags), unknown keys and unknown names get did-you-mean
@@ -8,24 +9,17 @@ suggestions from the right family (losses, optimizers, ...), and the rest is han
 
 from __future__ import annotations
 
-import copy
-import os
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from torchspec.diagnose import DocumentLike, did_you_mean, node_at, problems_from_errors, walk, where
 from torchspec.errors import Problem, SpecError
-from torchspec.expand import expand_document
 from torchspec.layers import REGISTRY
-from torchspec.source import Document, Path, load_document
-from torchspec.spec import Spec
+from torchspec.source import Path
 from torchspec.training.config import DATA_SOURCES, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
-from torchspec.training.overrides import apply_overrides
 
-__all__ = ["resolve_spec", "train_problems", "validate_train"]
+__all__ = ["train_problems", "validate_config"]
 
 _FAMILIES: dict[str, tuple[str, str, dict[str, type[BaseModel]]]] = {
     # key in train: (what it is, tag field, classes by tag)
@@ -55,7 +49,7 @@ def _fields_of(type_name: str | None) -> list[str]:
         if type_name in classes:
             return [f for f in classes[type_name].model_fields if f != tag]
     cls = REGISTRY.get(type_name)
-    return [f for f in cls.model_fields if f != "type"] if cls else []
+    return [info.alias or f for f, info in cls.model_fields.items() if f != "type"] if cls else []
 
 
 def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train",)) -> list[Problem]:
@@ -104,50 +98,11 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
     return problems + problems_from_errors(doc, others, _fields_of)
 
 
-def _validate(doc: DocumentLike, data: Any) -> TrainConfig:
+def validate_config(doc: DocumentLike, data: Any) -> TrainConfig:
+    """``data`` (a spec's ``train`` section) as a :class:`TrainConfig`; a located SpecError."""
     if data is None:
         raise SpecError([doc.problem((), "the spec has no `train` section", [_EXAMPLE])])
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
         raise SpecError(train_problems(doc, exc.errors())) from None
-
-
-def validate_train(spec: Spec) -> TrainConfig:
-    """The spec's ``train`` section as a :class:`TrainConfig`; raises a located SpecError."""
-    train: Any = spec.train
-    if isinstance(train, TrainConfig):
-        return train
-    if isinstance(train, BaseModel):  # plugged into Spec as another model: revalidate its data
-        train = train.model_dump(exclude_unset=True)
-    return _validate(spec.document, train)
-
-
-def resolve_spec(
-    source: str | os.PathLike[str] | Mapping[str, Any] | Spec,
-    overrides: Iterable[str] = (),
-    *,
-    variant: str | None = None,
-) -> tuple[Spec, TrainConfig]:
-    """Load a spec, apply ``--set`` overrides, expand it (``variant``: one of its variants),
-    validate the spec and its train section."""
-    if isinstance(source, Spec):
-        doc = source.document
-    elif isinstance(source, Mapping):
-        doc = Document("<spec>", "", copy.deepcopy(dict(source)), {}, {})
-    else:
-        doc = load_document(source)
-    data = copy.deepcopy(doc.data)
-    defaults: dict[Path, str] = {("train", "loss"): "CrossEntropyLoss", ("train", "optimizer"): "Adam"}
-    owned = apply_overrides(data, overrides, defaults)
-    # the same file and positions, the overridden data, and which paths the command line set
-    where_doc = expand_document(replace(doc, data=data, overrides=owned), variant=variant, builtin=REGISTRY)
-    data = where_doc.data
-    try:
-        spec = Spec.model_validate({k: v for k, v in data.items() if k != "train"})
-    except ValidationError as exc:
-        raise SpecError(problems_from_errors(where_doc, exc.errors(), _fields_of)) from None
-    config = _validate(where_doc, data.get("train"))
-    spec = spec.model_copy(update={"train": data.get("train")})
-    spec._doc = where_doc
-    return spec, config
