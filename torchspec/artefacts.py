@@ -53,7 +53,7 @@ def load_embedded_spec(raw: Any, file: str) -> Spec:
     """The validated Spec embedded in ``file``; its problems are reported against ``file``."""
     data = embedded_spec(raw, file)
     try:
-        return load_spec(data)
+        return load_spec(data, expand=False)  # stored expanded: a literal $ stays text
     except SpecError as err:
         first = err.problems[0].message if err.problems else "invalid"
         more = f" (and {len(err.problems) - 1} more problems)" if len(err.problems) > 1 else ""

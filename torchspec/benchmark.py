@@ -82,6 +82,7 @@ class Runner:
         precision: str | None = None,
         channels_last: bool | None = None,
         compile: bool | None = None,
+        variant: str | None = None,
     ) -> None:
         from torchspec.builder import build_from_report
         from torchspec.training.objects import adapt_target, make_loss, make_optimizer
@@ -93,13 +94,13 @@ class Runner:
             raise ValueError(f"mode must be train or infer, not {mode!r}")
         # The spec's own train section (or all defaults on random data) with the bench's settings
         # as --set overrides, so an option that cannot apply is reported at its line in the file.
-        has_train = (spec if isinstance(spec, Spec) else load_spec(spec)).train is not None
+        has_train = (spec if isinstance(spec, Spec) else load_spec(spec, variant=variant)).train is not None
         options = {"precision": precision, "channels_last": channels_last, "compile": compile}
         settings = [] if has_train else ["train.data=random"]
         settings += [f"train.device={device}", "train.parallel=none", "train.device_ids=null"]
         settings += [f"train.{k}={str(v).lower()}" for k, v in options.items() if v is not None]
         settings += [f"train.batch_size={batch}"] if batch is not None else []
-        resolved, config = resolve_spec(spec, [*settings, *overrides])
+        resolved, config = resolve_spec(spec, [*settings, *overrides], variant=variant)
         self.device = pick_device(config.device)
         report = infer_shapes(resolved, batch=config.batch_size)
         self.plan = plan_speed(resolved, config, report, self.device)
@@ -172,13 +173,14 @@ def benchmark(
     precision: str | None = None,
     channels_last: bool | None = None,
     compile: bool | None = None,
+    variant: str | None = None,
 ) -> BenchResult:
     """Build, warm up ``warmup`` steps, time ``steps`` steps; see the module docstring."""
     if steps < 1 or warmup < 0:
         raise ValueError("steps must be >= 1 and warmup >= 0")
     runner = Runner(
         spec, device=device, batch=batch, mode=mode, overrides=overrides,
-        precision=precision, channels_last=channels_last, compile=compile,
+        precision=precision, channels_last=channels_last, compile=compile, variant=variant,
     )  # fmt: skip
     cuda = runner.device.type == "cuda"
     runner.measure(warmup)  # compile, cudnn autotuning, allocator growth

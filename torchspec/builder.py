@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import operator
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,8 @@ from torchspec.infer import LayerRow, ShapeReport, infer_shapes
 from torchspec.memory import check_size
 from torchspec.reading import open_regular
 from torchspec.safetensors_file import DIGEST_KEY, digest, parse
-from torchspec.spec import Spec
+from torchspec.source import Document
+from torchspec.spec import Spec, load_spec
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +38,7 @@ __all__ = [
     "check_memory",
     "load_model",
     "nonfinite_tensors",
+    "provenance",
     "read_safetensors",
     "save_model",
     "verify_on_meta",
@@ -49,10 +51,17 @@ SpecSource = Spec | str | os.PathLike[str] | Mapping[str, Any]
 
 
 def build(
-    spec: SpecSource, *, seed: int | None = None, device: str | torch.device | None = None
+    spec: SpecSource,
+    *,
+    seed: int | None = None,
+    device: str | torch.device | None = None,
+    variant: str | None = None,
+    overrides: Iterable[str] = (),
 ) -> torch.nn.Module:
     """Compile a spec (path, mapping or Spec) into an initialised ``nn.Sequential`` (a
-    ``torch.fx.GraphModule`` when its top-level layers are wired with ``from:``)."""
+    ``torch.fx.GraphModule`` when its top-level layers are wired with ``from:``); ``variant`` and
+    ``overrides`` (``--set`` arguments) are passed to :func:`~torchspec.spec.load_spec`."""
+    spec = load_spec(spec, variant=variant, overrides=overrides)
     return build_from_report(infer_shapes(spec), seed=seed, device=device)
 
 
@@ -140,6 +149,14 @@ def verify_on_meta(report: ShapeReport) -> tuple[int, ...]:
     return got
 
 
+def provenance(doc: Document) -> dict[str, str]:
+    """The variant and ``--set`` arguments a spec was expanded with (empty when none): recorded
+    beside the expanded spec in checkpoints and safetensors metadata, for the record."""
+    out = {"variant": doc.variant} if doc.variant is not None else {}
+    sets = list(dict.fromkeys(doc.overrides.values()))
+    return {**out, "overrides": json.dumps(sets)} if sets else out
+
+
 def nonfinite_tensors(state: Mapping[str, Any]) -> list[str]:
     """Names of the floating-point tensors in ``state`` holding a NaN or an infinity."""
     import torch
@@ -157,10 +174,15 @@ def _names(names: list[str]) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str]) -> None:
+def save_model(
+    model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str], *, made_from: Spec | None = None
+) -> None:
     """Write the weights as safetensors with the spec and a digest of both in the metadata.
 
-    Non-finite weights are never written: a SpecError names the file and the tensors.
+    The spec is stored expanded (so :func:`load_model` rebuilds the same network); the variant and
+    ``--set`` arguments of ``made_from`` (default: ``spec``) go in ``torchspec.variant`` and
+    ``torchspec.overrides``. Non-finite weights are never written: a SpecError names the file and
+    the tensors.
     """
     from safetensors.torch import save, save_file
 
@@ -174,6 +196,7 @@ def save_model(model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str])
             hints=["the model diverged: lower the learning rate or set train.grad_clip"],
         )
     metadata = {SPEC_METADATA_KEY: json.dumps(spec.to_data()), FORMAT_METADATA_KEY: "1"}
+    metadata.update({f"torchspec.{k}": v for k, v in provenance((made_from or spec).document).items()})
     data = save(state, metadata=metadata)  # the exact bytes the file will hold for each tensor
     metadata[DIGEST_METADATA_KEY] = digest(data, parse(data, file))
     del data

@@ -9,7 +9,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Problem", "SpecError", "format_problems"]
+__all__ = ["Note", "Problem", "SpecError", "format_problems"]
+
+
+@dataclass(frozen=True)
+class Note:
+    """Context for a problem, at its own place: ``FILE:LINE:COL: note: MESSAGE`` (e.g. where the
+    block a failing layer belongs to was used, and with which parameters)."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    source_line: str | None = None
+
+    def format(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        return "\n".join([f"{where}: note: {self.message}", *_caret(self.source_line, self.line, self.col)])
+
+
+def _caret(source_line: str | None, line: int, col: int) -> list[str]:
+    """The source line and a caret under column ``col`` (nothing when the line is unknown)."""
+    if source_line is None or not line:
+        return []
+    gutter = f"{line:>5} | "
+    text, caret = _excerpt(source_line.rstrip("\r\n"), max(col - 1, 0))
+    return [f"{gutter}{text}", " " * (len(gutter) - 2) + "| " + " " * caret + "^"]
 
 
 @dataclass(frozen=True)
@@ -23,16 +48,13 @@ class Problem:
     hints: tuple[str, ...] = ()
     source_line: str | None = None
     severity: str = "error"  # or "warning": printed the same way, and the command still succeeds
+    notes: tuple[Note, ...] = ()  # context, innermost first (e.g. the block uses it is inside)
 
     def format(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
-        out = [f"{where}: {self.severity}: {self.message}"]
-        if self.source_line is not None and self.line:
-            gutter = f"{self.line:>5} | "
-            text, caret = _excerpt(self.source_line.rstrip("\r\n"), max(self.col - 1, 0))
-            out.append(f"{gutter}{text}")
-            out.append(" " * (len(gutter) - 2) + "| " + " " * caret + "^")
+        out = [f"{where}: {self.severity}: {self.message}", *_caret(self.source_line, self.line, self.col)]
         out.extend(f"  hint: {hint}" for hint in self.hints)
+        out.extend(note.format() for note in self.notes)
         return "\n".join(out)
 
 

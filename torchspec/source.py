@@ -14,13 +14,13 @@ import re
 import stat
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import yaml
 
 from torchspec import scalars
-from torchspec.errors import Problem, SpecError
+from torchspec.errors import Note, Problem, SpecError
 from torchspec.lookalikes import char_name, lookalike_hints, odd_space
 
 __all__ = [
@@ -86,6 +86,11 @@ class Document:
     fmt: Format = "yaml"
     # paths whose value came from `--set KEY=VALUE` (the argument as typed): not in the file
     overrides: dict[Path, str] = field(default_factory=dict)
+    # expanded specs (torchspec.expand): the notes each path's problems carry (the block uses it is
+    # inside, innermost first; a path's nearest ancestor with notes counts), and what was chosen
+    notes: dict[Path, tuple[Note, ...]] = field(default_factory=dict)
+    variant: str | None = None
+    expanded: bool = False
     _starts: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def override_of(self, path: Path) -> str | None:
@@ -112,12 +117,25 @@ class Document:
         end = self._starts[line] if line < len(self._starts) else len(self.text)
         return self.text[self._starts[line - 1] : end].rstrip("\r\n\x85\u2028\u2029")
 
+    def notes_of(self, path: Path) -> tuple[Note, ...]:
+        """The notes of ``path``'s nearest ancestor (or itself) that has some."""
+        if self.notes:
+            for end in range(len(path), 0, -1):
+                if path[:end] in self.notes:
+                    return self.notes[path[:end]]
+        return ()
+
     def problem(self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False) -> Problem:
         arg = self.override_of(path)
         if arg is not None:  # the value is on the command line, not in the file
             shown = arg if len(arg) <= 80 else f"{arg[:50]}...{arg[-15:]} ({len(arg)} characters)"
-            return Problem(f"--set {shown}", 0, 0, message, (*lookalike_hints(message, None, 0), *hints))
-        return self.problem_at(self.pos(path, key=key), message, hints)
+            hints = (*lookalike_hints(message, None, 0), *hints)
+            return Problem(f"--set {shown}", 0, 0, message, hints, notes=self.notes_of(path))
+        problem = self.problem_at(self.pos(path, key=key), message, hints)
+        return replace(problem, notes=self.notes_of(path)) if self.notes else problem
+
+    def note_at(self, pos: Pos, message: str) -> Note:
+        return Note(self.file, pos.line, pos.col, message, self.line_text(pos.line))
 
     def problem_at(self, pos: Pos, message: str, hints: Sequence[str] = ()) -> Problem:
         """A problem at ``pos``; a quoted name with look-alike characters gets them named first."""
@@ -252,6 +270,7 @@ class _YamlBuilder:
         self.doc, self.count, self.root = doc, 0, None
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, int, int]] = {}  # value, size, height
+        self.masked, self.mask, self.hidden = _mask_expressions(doc.text)
 
     def build(self, loader: Any = _LOADER) -> Any:
         doc, documents = self.doc, 0
@@ -260,7 +279,7 @@ class _YamlBuilder:
             pos = _offset_pos(_line_starts(doc.text, "yaml"), bad.start())
             raise doc.error_at(pos, f"character U+{ord(bad[0]):04X} is not allowed")
         try:
-            for event in yaml.parse(doc.text, Loader=loader):
+            for event in yaml.parse(self.masked, Loader=loader):
                 if isinstance(event, yaml.DocumentStartEvent):
                     documents += 1
                     if documents > 1:
@@ -370,6 +389,12 @@ class _YamlBuilder:
     def _scalar(self, event: yaml.ScalarEvent, pos: Pos) -> Any:
         """The value of a scalar by the YAML 1.2 core schema (:mod:`torchspec.scalars`)."""
         text, tag = event.value, event.tag
+        if self.hidden and self.mask in text:  # put back what _mask_expressions hid, in order
+            start, end = event.start_mark, event.end_mark
+            lo = bisect_right(self.hidden, (start.index if start else 0, ""))
+            hi = bisect_right(self.hidden, (end.index if end else len(self.doc.text), ""))
+            for _, char in self.hidden[lo:hi]:
+                text = text.replace(self.mask, char, 1)
         if tag is None:
             tag = scalars.resolve(text) if event.implicit[0] else scalars.STR  # quoted: a string
         elif tag == "!":
@@ -388,6 +413,37 @@ class _YamlBuilder:
         shown = "!!" + tag.removeprefix(_STD) if tag and tag.startswith(_STD) else tag
         message = f"tags are not allowed; a spec holds plain data (found '{shown}')"
         return self.doc.error_at(pos, message)
+
+
+_FLOW_CHARS = frozenset(",[]{}:#")
+
+
+def _mask_expressions(text: str) -> tuple[str, str, list[tuple[int, str]]]:
+    """``text`` with YAML's flow indicators inside each ``$(...)`` replaced by one private-use
+    character, so that ``{out_channels: $(max(a, b))}`` parses unquoted in a flow mapping; the
+    mask and the hidden (offset, character) pairs, in order, to put them back in each scalar.
+    The text keeps its length: every position stays true.
+    """
+    start = text.find("$(")
+    if start < 0:
+        return text, "", []
+    mask = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)
+    chars, hidden = list(text), []
+    i = start
+    while i >= 0:
+        depth, j = 0, i + 1
+        while j < len(text) and text[j] not in "\r\n":
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            if depth == 0:
+                break
+            j += 1
+        if depth == 0 and not (i > 0 and text[i - 1] == "$"):
+            for k in range(i + 2, j):
+                if text[k] in _FLOW_CHARS:
+                    hidden.append((k, text[k]))
+                    chars[k] = mask
+        i = text.find("$(", i + 2)
+    return "".join(chars), mask, hidden
 
 
 def _pos(mark: Any) -> Pos:

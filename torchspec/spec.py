@@ -6,8 +6,9 @@ all of them at once, into a :class:`~torchspec.errors.SpecError` located in the 
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from torchspec.diagnose import problems_from_errors, quote, sort_problems, where
 from torchspec.errors import Problem, SpecError
+from torchspec.expand import expand_document
 from torchspec.layers import REGISTRY, AnyLayer, Layer, Sequential
 from torchspec.layers.fields import PosInt
 from torchspec.source import Document, Path, load_document
@@ -140,17 +142,39 @@ def _train_problems(doc: Document) -> list[Problem]:
     return []
 
 
-def load_spec(source: str | os.PathLike[str] | Mapping[str, Any] | Spec) -> Spec:
+def load_spec(
+    source: str | os.PathLike[str] | Mapping[str, Any] | Spec,
+    *,
+    variant: str | None = None,
+    overrides: Iterable[str] = (),
+    expand: bool = True,
+) -> Spec:
     """Read and validate a spec from a .yaml/.yml/.json path or a mapping; raises SpecError.
 
-    Every schema problem of the spec is reported at once, in file order.
+    ``overrides`` are ``--set`` arguments (``vars.width=32``), applied to the file as written;
+    ``variant`` picks one of its ``variants``. Blocks, repeats, conditions and expressions are
+    expanded (:mod:`torchspec.expand`) before validation; ``expand=False`` reads an expanded spec
+    (one stored in a checkpoint) as it is, so a ``$`` in it stays a ``$``. Every schema problem of
+    the spec is reported at once, in file order.
     """
     if isinstance(source, Spec):
         return source
     if isinstance(source, Mapping):
-        doc = Document("<spec>", "", dict(source), {}, {})
+        doc = Document("<spec>", "", copy.deepcopy(dict(source)), {}, {})
     else:
         doc = load_document(source)
+    overrides = list(overrides)
+    if overrides:
+        from torchspec.training.overrides import apply_overrides  # torch-free
+
+        data = copy.deepcopy(doc.data)
+        doc = replace(doc, data=data, overrides=apply_overrides(data, overrides))
+    try:
+        doc = (
+            expand_document(doc, variant=variant, builtin=REGISTRY) if expand else replace(doc, expanded=True)
+        )
+    except SpecError as err:
+        raise SpecError(_unlocated(doc, err.problems)) from None
     problems = _duplicate_names(doc, doc.data.get("layers"), ("layers",))
     try:
         spec = Spec.model_validate(doc.data)

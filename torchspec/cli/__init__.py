@@ -24,7 +24,7 @@ from torchspec import __version__
 __all__ = ["COMMANDS", "OutputError", "entry", "main"]
 
 # Order is the order of `torchspec --help`.
-COMMANDS = ("check", "build", "schema", "train", "eval", "predict", "bench")
+COMMANDS = ("check", "build", "expand", "schema", "train", "eval", "predict", "bench")
 
 
 def make_parser() -> argparse.ArgumentParser:

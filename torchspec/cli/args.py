@@ -11,6 +11,7 @@ __all__ = [
     "add_allow_code_argument",
     "add_device_argument",
     "add_set_argument",
+    "add_variant_argument",
     "device_problem",
     "int_at_least",
     "positive_int",
@@ -92,4 +93,11 @@ def add_allow_code_argument(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow importing the user code a `source: python` data source names (it is named on "
         "stderr first); without it such a spec is refused",
+    )
+
+
+def add_variant_argument(parser: argparse.ArgumentParser) -> None:
+    """``--variant NAME``: pick one of the spec's ``variants`` (its vars changed as it says)."""
+    parser.add_argument(
+        "--variant", metavar="NAME", help="use one of the spec's variants (a name under its `variants:`)"
     )

@@ -7,7 +7,13 @@ import argparse
 import json
 from typing import Any
 
-from torchspec.cli.args import add_device_argument, add_set_argument, int_at_least, positive_int
+from torchspec.cli.args import (
+    add_device_argument,
+    add_set_argument,
+    add_variant_argument,
+    int_at_least,
+    positive_int,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--mode", choices=("train", "infer"), default="train", help="default: train")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
     add_set_argument(parser, example="train.precision=bf16")
+    add_variant_argument(parser)
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         mode=args.mode,
         overrides=args.overrides,
+        variant=args.variant,
     )
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from torchspec.cli.args import add_device_argument, positive_int
+from torchspec.cli.args import add_device_argument, add_set_argument, add_variant_argument, positive_int
 
 __all__ = ["register", "run"]
 
@@ -60,6 +60,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch", type=positive_int, default=1, metavar="N", help="batch size for the table (default: 1)"
     )
+    add_variant_argument(parser)
+    add_set_argument(parser, example="vars.width=32")
     parser.set_defaults(func=run)
 
 
@@ -93,8 +95,10 @@ def check_device(name: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from torchspec.infer import infer_shapes
     from torchspec.report import make_console, render_table, render_tree
+    from torchspec.spec import load_spec
 
-    report = infer_shapes(args.spec, batch=args.batch)  # SpecError: printed by the CLI, exit 1
+    spec = load_spec(args.spec, variant=args.variant, overrides=args.overrides)
+    report = infer_shapes(spec, batch=args.batch)  # SpecError: printed by the CLI, exit 1
     problem = check_output(args.output) if args.output else None
     device = args.device
     if device == "auto":

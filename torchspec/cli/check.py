@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from torchspec.cli.args import positive_int
+from torchspec.cli.args import add_set_argument, add_variant_argument, positive_int
 
 __all__ = ["register", "run"]
 
@@ -32,6 +32,8 @@ def register(subparsers: Any) -> None:
         help="a table per spec (default), or JSON: one object for one spec, a list for several "
         "(specs that fail are left out of it; their errors go to stderr)",
     )
+    add_variant_argument(parser)
+    add_set_argument(parser, example="vars.width=32")
     # check only reads and prints: the process may skip interpreter teardown (see cli.entry)
     parser.set_defaults(func=run, fast_exit=True)
 
@@ -39,12 +41,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from torchspec.errors import SpecError
     from torchspec.infer import ShapeReport, infer_shapes
+    from torchspec.spec import load_spec
 
     reports: list[ShapeReport] = []
     failed = False
     for index, path in enumerate(args.specs):
         try:
-            report = infer_shapes(path, batch=args.batch)
+            spec = load_spec(path, variant=args.variant, overrides=args.overrides)
+            report = infer_shapes(spec, batch=args.batch)
         except SpecError as err:
             sys.stdout.flush()
             sys.stderr.write(f"{err}\n")

@@ -7,7 +7,12 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from torchspec.cli.args import add_allow_code_argument, add_device_argument, add_set_argument
+    from torchspec.cli.args import (
+        add_allow_code_argument,
+        add_device_argument,
+        add_set_argument,
+        add_variant_argument,
+    )
 
     parser = subparsers.add_parser(
         "eval",
@@ -19,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--checkpoint", required=True, metavar="PATH", help="last.ckpt, best.ckpt or .safetensors"
     )
     add_set_argument(parser)
+    add_variant_argument(parser)
     add_device_argument(parser, default=None)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument(
@@ -41,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.format == "json"
     say = (lambda _: None) if quiet else print
     result = evaluate_checkpoint(
-        path, args.checkpoint, overrides, say=say, verify=not args.no_verify, allow_code=args.allow_code
+        path,
+        args.checkpoint,
+        overrides,
+        say=say,
+        verify=not args.no_verify,
+        allow_code=args.allow_code,
+        variant=args.variant,
     )
     if args.format == "json":
         print(json.dumps(result))

@@ -9,7 +9,12 @@ import argparse
 import os
 import sys
 
-from torchspec.cli.args import add_allow_code_argument, add_device_argument, add_set_argument
+from torchspec.cli.args import (
+    add_allow_code_argument,
+    add_device_argument,
+    add_set_argument,
+    add_variant_argument,
+)
 
 DEFAULT_SPEC = "torchspec.yaml"
 
@@ -23,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("spec", nargs="?", help=f"the spec file (default: ./{DEFAULT_SPEC})")
     add_set_argument(parser)
+    add_variant_argument(parser)
     add_device_argument(parser, default=None)
     start = parser.add_mutually_exclusive_group()
     start.add_argument(
@@ -63,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             quiet=args.quiet,
             overwrite=args.overwrite,
             allow_code=args.allow_code,
+            variant=args.variant,
         )
     except Interrupted as stop:
         sys.stderr.write(f"{stop}\n")

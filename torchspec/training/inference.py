@@ -37,15 +37,17 @@ def evaluate_checkpoint(
     say: Any = print,
     verify: bool = True,
     allow_code: bool = False,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """Loss and accuracy of the weights in ``checkpoint`` on the spec's validation data.
 
     The weights are verified as :func:`~torchspec.training.parts.load_weights` says (``verify=False``
     skips a .safetensors digest) and compared with the spec's analytic state before the model is
     built; a non-finite loss is an error naming the checkpoint, never a printed ``nan``.
-    ``allow_code``: consent to import the module a ``python`` data source names (``--allow-code``).
+    ``allow_code``: consent to import the module a ``python`` data source names (``--allow-code``);
+    ``variant`` picks one of the spec's variants.
     """
-    spec, config = resolve_spec(spec, overrides)
+    spec, config = resolve_spec(spec, overrides, variant=variant)
     file = spec.document.file
     base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
     device = pick_device(config.device)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import yaml
 
-from torchspec.builder import build_from_report, save_model
+from torchspec.builder import build_from_report, provenance, save_model
 from torchspec.errors import Problem, SpecError
 from torchspec.fileio import write_text
 from torchspec.infer import ShapeReport, infer_shapes
@@ -78,17 +78,20 @@ def train(
     overwrite: bool = False,
     reporter: Reporter | None = None,
     allow_code: bool = False,
+    variant: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train a spec (path, mapping or Spec) as its ``train`` section says; returns the metrics history.
 
     ``overrides`` are ``"dotted.key=value"`` strings (``--set``); ``resume`` is a checkpoint path or
     ``"auto"`` (``output_dir/last.ckpt`` if it exists); ``overwrite`` replaces a finished run in
-    ``output_dir`` (see :mod:`.rundir`). One dict per epoch, as in metrics.csv.
+    ``output_dir`` (see :mod:`.rundir`); ``variant`` picks one of the spec's variants. One dict per
+    epoch, as in metrics.csv.
     Under ``parallel: ddp`` it joins torchrun's process group and leaves it when done.
     ``allow_code``: consent to import the module a ``python`` data source names (``--allow-code``).
     """
     out = reporter or Reporter(quiet)
-    spec, config = resolve_spec(spec, overrides)  # every config error, located, before any data
+    # every config error, located, before any data
+    spec, config = resolve_spec(spec, overrides, variant=variant)
     device = pick_device(config.device)
     report = infer_shapes(spec, batch=config.batch_size)  # per-rank batch under ddp
     plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model
@@ -206,7 +209,7 @@ def _train(
     # -- output folder: the resolved spec (spec.yaml), so a run is reproducible from its folder alone
     output_dir = run.path  # checked, locked and cleaned by open_run_dir before any data was loaded
     resolved = resolved_data(spec, report, config, output_dir)
-    resolved_spec = load_spec(resolved)
+    resolved_spec = load_spec(resolved, expand=False)  # spec.to_data(): expanded already
     last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
     monitor = config.monitor if val_loader is not None else "train_loss"
     maximize = monitor.endswith("accuracy")
@@ -262,7 +265,8 @@ def _train(
     def snapshot(totals: dict[str, Any]) -> dict[str, Any]:
         """Everything an exact resume needs, as tensors and plain values (weights_only-loadable)."""
         return {
-            "spec": json.dumps(resolved),
+            "spec": json.dumps(resolved),  # expanded: blocks, repeats and vars written out
+            **provenance(spec.document),  # the variant and --set arguments it was expanded with
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -296,6 +300,8 @@ def _train(
 
     # the command that resumes this very run: the same file and the same --set arguments
     sets = [f"--set {shlex.quote(arg)}" for arg in dict.fromkeys(spec.document.overrides.values())]
+    if spec.document.variant is not None:
+        sets.append(f"--variant {shlex.quote(spec.document.variant)}")
     sets += ["--allow-code"] if allow_code else []  # the consent the run was started with
     resume_command = " ".join(
         ["torchspec train", shlex.quote(file) if os.path.isfile(file) else "SPEC", *sets, "--resume auto"]
@@ -426,7 +432,7 @@ def _train(
 
     if par.main:
         with run.writing(run.file("model.safetensors")):
-            save_model(model, resolved_spec, run.file("model.safetensors"))
+            save_model(model, resolved_spec, run.file("model.safetensors"), made_from=spec)
     if par.distributed and os.environ.get(RANK_WEIGHTS_ENV):  # tests: every rank's final weights
         save_model(
             model, resolved_spec, os.path.join(os.environ[RANK_WEIGHTS_ENV], f"rank{par.rank}.safetensors")

@@ -8,12 +8,15 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from torchspec.diagnose import problems_from_errors
 from torchspec.errors import SpecError
+from torchspec.expand import expand_document
+from torchspec.layers import REGISTRY
 from torchspec.source import Document, Path, load_document
 from torchspec.spec import Spec, spec_fields
 from torchspec.training.config import TrainConfig
@@ -34,9 +37,13 @@ def validate_train(spec: Spec) -> TrainConfig:
 
 
 def resolve_spec(
-    source: str | os.PathLike[str] | Mapping[str, Any] | Spec, overrides: Iterable[str] = ()
+    source: str | os.PathLike[str] | Mapping[str, Any] | Spec,
+    overrides: Iterable[str] = (),
+    *,
+    variant: str | None = None,
 ) -> tuple[Spec, TrainConfig]:
-    """Load a spec, apply ``--set`` overrides, validate the spec and its train section."""
+    """Load a spec, apply ``--set`` overrides, expand it (``variant``: one of its variants),
+    validate the spec and its train section."""
     if isinstance(source, Spec):
         doc = source.document
     elif isinstance(source, Mapping):
@@ -47,7 +54,9 @@ def resolve_spec(
     defaults: dict[Path, str] = {("train", "loss"): "CrossEntropyLoss", ("train", "optimizer"): "Adam"}
     owned = apply_overrides(data, overrides, defaults)
     # the same file and positions, the overridden data, and which paths the command line set
-    where_doc = Document(doc.file, doc.text, data, doc.value_pos, doc.key_pos, doc.fmt, owned)
+    # (expanded: blocks, repeats and vars written out; positions map back to the file)
+    where_doc = expand_document(replace(doc, data=data, overrides=owned), variant=variant, builtin=REGISTRY)
+    data = where_doc.data
     try:
         spec = Spec.model_validate({k: v for k, v in data.items() if k != "train"})
     except ValidationError as exc:
