@@ -62,7 +62,7 @@ def set_args(data: bytes) -> None:
     """Lines: a ``--device`` value, then up to three ``--set`` arguments."""
     from torchspec.cli import make_parser
     from torchspec.cli.args import device_problem
-    from torchspec.training.validate import resolve_spec
+    from torchspec.training.resolve import resolve_spec
 
     device, *args = data.decode("utf-8", "surrogateescape").split("\n")[:4]
     argv = ["train", "spec.yaml", "--device", device] + [a for arg in args for a in ("--set", arg)]
@@ -91,7 +91,7 @@ def safetensors(data: bytes) -> None:
 
 def arrays(data: bytes) -> None:
     from torchspec.training.data import load_data
-    from torchspec.training.validate import resolve_spec
+    from torchspec.training.resolve import resolve_spec
 
     ext = (".npy", ".npz", ".pt")[data[0] % 3] if data else ".npz"
     path = _file("x" + ext, data[1:])

@@ -23,7 +23,7 @@ import torchspec
 from torchspec.errors import SpecError
 from torchspec.training.data import load_data
 from torchspec.training.overrides import shown_argument
-from torchspec.training.validate import resolve_spec
+from torchspec.training.resolve import resolve_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = str(Path(__file__).resolve().parent.parent)

@@ -11,7 +11,7 @@ import pytest
 
 import torchspec
 from torchspec import Problem, SpecError
-from torchspec.training.validate import resolve_spec
+from torchspec.training.resolve import resolve_spec
 
 # (the look-alike, the ASCII letter it replaces)
 LOOKALIKES = [
