@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 
 from torchspec.errors import SpecError
 from torchspec.training import config as C
+from torchspec.training.folder_config import FolderSource
 
 __all__ = ["Data", "EpochSampler", "load_data", "make_loader", "synthetic_motion"]
 
@@ -213,6 +214,10 @@ def _source(
         return _torchvision(cfg), None
     if isinstance(cfg, C.PythonData):
         return _python(cfg, say), None
+    if isinstance(cfg, FolderSource):  # video-folder, frame-folder, image-folder
+        from torchspec.training.folders import folder_source
+
+        return folder_source(cfg, input_shape, seed, base_dir, say)
     raise TypeError(f"unknown data source {cfg!r}")
 
 
@@ -244,8 +249,11 @@ def load_data(
         _check_labels(config, output_shape, train, "train.data", file)
     if config.val is not None:
         val = located("val", config.val)[0]
+        val = val.for_eval() if hasattr(val, "for_eval") else val  # folder sources: centred clips
         if classes is None:
             _check_labels(config, output_shape, val, "train.val", file)
+    elif config.val_fraction > 0 and hasattr(train, "split"):  # folder sources split by video
+        train, val = train.split(config.val_fraction, config.seed)
     elif config.val_fraction > 0:
         # A fixed split: the first val_fraction of a permutation seeded by train.seed.
         # At least one validation sample, but never all of them: training needs some too.
@@ -338,10 +346,13 @@ class EpochSampler(Sampler[int]):
         self.size, self.shuffle, self.seed = size, shuffle, seed
         self.rank, self.world_size = rank, world_size
         self.epoch, self.start = 0, 0
+        self.epoch_cell: torch.Tensor | None = None  # a dataset's shared epoch (folder sources)
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """``start``: samples of this epoch already seen (resuming mid-epoch skips them)."""
         self.epoch, self.start = epoch, start
+        if self.epoch_cell is not None:
+            self.epoch_cell.fill_(epoch)
 
     def order(self, epoch: int) -> list[int]:
         """This rank's indices for ``epoch`` (all of them, ignoring ``start``)."""
@@ -388,6 +399,8 @@ def make_loader(
     """A loader over ``dataset``; with ``world_size`` > 1, over this rank's share of each epoch."""
     size = len(dataset)  # type: ignore[arg-type]
     sampler = EpochSampler(size, config.shuffle and train, config.seed, rank, world_size)
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    sampler.epoch_cell = getattr(base, "epoch_cell", None)
     workers = config.num_workers
     loader = DataLoader(
         dataset,
@@ -397,6 +410,7 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=config.drop_last and train,
         persistent_workers=config.persistent_workers and workers > 0,
+        prefetch_factor=config.prefetch_factor if workers > 0 else None,
         worker_init_fn=_seed_worker if workers > 0 else None,
         # Its own generator: creating an iterator then never draws from the global RNG (dropout's).
         generator=torch.Generator().manual_seed(config.seed),
