@@ -43,7 +43,9 @@ def encode(path: Path, frames: np.ndarray, codec: str, fps: int = 16, gop: int =
         stream.pix_fmt = "yuv420p"
         stream.codec_context.gop_size = gop
         if codec == "libx264":
-            stream.options = {"crf": "12"}
+            stream.options = {"crf": "10"}
+        else:  # mpeg4, libvpx: a high bit rate keeps flat frames within 1 of their value
+            stream.bit_rate = 8_000_000
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
