@@ -4,9 +4,6 @@ torchvision's own, and the static checks of clip and crop sizes (torch-free)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +15,6 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from torchspec.errors import SpecError
-from torchspec.spec import load_spec
 from torchspec.training.data import load_data
 from torchspec.training.folder_config import VideoFolder
 from torchspec.training.folders import FolderDataset
@@ -92,7 +87,8 @@ def test_clip_sampling_is_frame_exact(tmp_path: Path, ext: str, frames: int, str
     for cls in ("a", "b"):
         (tmp_path / "v" / cls).mkdir(parents=True)
         encode(tmp_path / "v" / cls / f"clip{ext}", _indexed(40), CODECS[ext], gop=8)
-    data = f"{{source: video-folder, root: v, frame_stride: {stride}, clips_per_video: {clips}, val_fraction: 0.5}}"
+    data = f"{{source: video-folder, root: v, frame_stride: {stride}, clips_per_video: {clips}, "
+    data += "val_fraction: 0.5}"
     loaded = _data(_spec(tmp_path, [3, frames, 32, 32], data))
     span = (frames - 1) * stride + 1
     room = 40 - span
@@ -153,12 +149,15 @@ CASES: list[tuple[list[Any], list[Any]]] = [
          v2.ColorJitter(0.4, 0.4, 0.4, 0.1)],
     ),
     (
-        [{"type": "Resize", "size": [16, 16]}, {"type": "Normalize", "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.3, 0.4]}],
-        [v2.Resize([16, 16]), v2.ToDtype(torch.float32, scale=True), v2.Normalize([0.4, 0.5, 0.6], [0.2, 0.3, 0.4])],
+        [{"type": "Resize", "size": [16, 16]},
+         {"type": "Normalize", "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.3, 0.4]}],
+        [v2.Resize([16, 16]), v2.ToDtype(torch.float32, scale=True),
+         v2.Normalize([0.4, 0.5, 0.6], [0.2, 0.3, 0.4])],
     ),
     (
         [{"type": "CenterCrop", "size": 16}, {"type": "RandomRotation", "degrees": 20},
-         {"type": "GaussianBlur", "kernel_size": 3}, {"type": "RandomGrayscale", "p": 0.5}, "RandomVerticalFlip"],
+         {"type": "GaussianBlur", "kernel_size": 3}, {"type": "RandomGrayscale", "p": 0.5},
+         "RandomVerticalFlip"],
         [v2.CenterCrop(16), v2.RandomRotation(20), v2.GaussianBlur(3), v2.RandomGrayscale(0.5),
          v2.RandomVerticalFlip()],
     ),
@@ -188,8 +187,12 @@ def test_declared_transforms_match_torchvision_on_the_same_input_and_seed(
 
 
 def test_random_transforms_are_the_same_for_every_frame_of_a_clip() -> None:
-    declared = [{"type": "RandomResizedCrop", "size": 16}, "RandomHorizontalFlip",
-                {"type": "ColorJitter", "brightness": 0.5, "hue": 0.2}, {"type": "RandomRotation", "degrees": 30}]  # fmt: skip
+    declared = [
+        {"type": "RandomResizedCrop", "size": 16},
+        "RandomHorizontalFlip",
+        {"type": "ColorJitter", "brightness": 0.5, "hue": 0.2},
+        {"type": "RandomRotation", "degrees": 30},
+    ]
     steps = VideoFolder.model_validate(
         {"source": "video-folder", "root": "x", "transform": declared}
     ).transform
@@ -215,6 +218,6 @@ def test_defaults_resize_the_short_side_then_centre_crop_and_scale_to_unit_range
         tv_tensors.Video(frames)
     )
     torch.testing.assert_close(got, expected.as_subclass(torch.Tensor).permute(1, 0, 2, 3), rtol=0, atol=0)
-    assert 0.0 <= float(got.min()) and float(got.max()) <= 1.0
+    assert float(got.min()) >= 0.0 and float(got.max()) <= 1.0
     gray = make_pipeline(None, (1, 16, 20))(frames[0])  # a 1-channel input: grayscale, (1, H, W)
     assert gray.shape == (1, 16, 20)
