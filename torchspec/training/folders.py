@@ -50,7 +50,7 @@ def read_image(path: str, max_pixels: int) -> np.ndarray:
             width, height = image.size
             if width * height > max_pixels:
                 raise ValueError(f"{width}x{height} pixels exceed max_pixels {max_pixels}")
-            return np.asarray(image.convert("RGB"))
+            return np.array(image.convert("RGB"))  # owned and writable
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
         raise ValueError(f"cannot read the image ({exc})") from None
 
