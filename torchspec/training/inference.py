@@ -16,6 +16,7 @@ from torchspec.infer import infer_shapes
 from torchspec.spec import Spec
 from torchspec.training.checkpoint import FOREIGN_CHECKPOINT_HINTS, load_state_checked
 from torchspec.training.data import load_data, make_loader
+from torchspec.training.media_input import is_media, load_media
 from torchspec.training.objects import make_loss
 from torchspec.training.parts import evaluate, load_weights, pick_device
 from torchspec.training.validate import resolve_spec
@@ -96,7 +97,8 @@ def predict(model_path: str, input_path: str, *, device: str = "cpu") -> Predict
     load_state_checked(model, state, model_path, hints=FOREIGN_CHECKPOINT_HINTS)
     target = pick_device(device)
     model.to(target).eval()
-    x = load_input(input_path)
+    # a video or an image: the sample validation would take from it (folder sources)
+    x = load_media(input_path, spec) if is_media(input_path) else load_input(input_path)
     want = tuple(spec.input)
     if tuple(x.shape) == want:
         x = x.unsqueeze(0)  # one sample: add the batch dimension
