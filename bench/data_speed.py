@@ -79,7 +79,8 @@ class HandWritten(Dataset[tuple[torch.Tensor, int]]):
             for f in sorted(os.listdir(os.path.join(root, c)))
         ]
         self.seed = seed
-        self.transform = v2.Compose([v2.Resize(CROP), v2.CenterCrop(CROP), v2.ToDtype(torch.float32, scale=True)])
+        to_float = v2.ToDtype(torch.float32, scale=True)
+        self.transform = v2.Compose([v2.Resize(CROP), v2.CenterCrop(CROP), to_float])
 
     def __len__(self) -> int:
         return len(self.files)
@@ -157,7 +158,8 @@ def _step_time(model: torch.nn.Module, batch: int, device: str, steps: int = 3) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--videos", type=int, default=32)
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--size", default="240x320", help="HxW of the videos (UCF-101: 240x320)")
