@@ -15,7 +15,7 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from torchspec.training.data import load_data
+from torchspec.training.data import load_data, make_loader
 from torchspec.training.folder_config import VideoFolder
 from torchspec.training.folders import FolderDataset
 from torchspec.training.transform_config import TRANSFORMS
@@ -221,3 +221,24 @@ def test_defaults_resize_the_short_side_then_centre_crop_and_scale_to_unit_range
     assert float(got.min()) >= 0.0 and float(got.max()) <= 1.0
     gray = make_pipeline(None, (1, 16, 20))(frames[0])  # a 1-channel input: grayscale, (1, H, W)
     assert gray.shape == (1, 16, 20)
+
+
+def test_ddp_ranks_read_disjoint_shares_and_a_sample_does_not_depend_on_who_loads_it(tmp_path: Path) -> None:
+    for cls in ("a", "b"):
+        (tmp_path / "v" / cls).mkdir(parents=True)
+        for n in range(3):
+            encode(tmp_path / "v" / cls / f"clip{n}.mp4", _indexed(40), "libx264", gop=8)
+    data = "{source: video-folder, root: v, clips_per_video: 2, val_fraction: 0}"
+    spec = _spec(tmp_path, [3, 4, 32, 32], data)
+    parsed, config = resolve_spec(spec)
+    dataset = load_data(config, parsed.input, [2], file=str(spec), base_dir=str(tmp_path), say=print).train
+    single = {i: dataset[i][0] for i in range(len(dataset))}  # epoch 0, loaded in this process
+    shares = []
+    for rank in range(2):
+        loader, sampler = make_loader(dataset, config, train=True, pin_memory=False, rank=rank, world_size=2)
+        sampler.set_epoch(0)
+        order = list(sampler)
+        shares.append(order)
+        batches = torch.cat([x for x, _ in loader])
+        assert torch.equal(batches, torch.stack([single[i] for i in order]))
+    assert not set(shares[0]) & set(shares[1]) and sorted(shares[0] + shares[1]) == list(range(12))
