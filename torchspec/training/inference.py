@@ -46,6 +46,7 @@ def evaluate_checkpoint(
     split, dataset = ("val", data.val) if data.val is not None else ("train", data.train)
     if data.val is None:
         say("no validation data (val_fraction: 0 and no train.val): evaluating on the training data")
+        dataset = dataset.for_eval() if hasattr(dataset, "for_eval") else dataset  # eval_transform
     loader = make_loader(dataset, config, train=False, pin_memory=device.type == "cuda")[0]
     loss, accuracy = evaluate(
         model, loader, make_loss(config.loss), config.loss.type, device, config.precision
