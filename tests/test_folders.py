@@ -4,6 +4,7 @@ torchvision's own, and the static checks of clip and crop sizes (torch-free)."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,6 @@ def test_ddp_ranks_read_disjoint_shares_and_a_sample_does_not_depend_on_who_load
         batches = torch.cat([x for x, _ in loader])
         assert torch.equal(batches, torch.stack([single[i] for i in order]))
     assert not set(shares[0]) & set(shares[1]) and sorted(shares[0] + shares[1]) == list(range(12))
+    # spawned workers (macOS, Windows) receive the dataset pickled: it must survive the trip
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert torch.equal(copy[3][0], single[3])

@@ -9,7 +9,7 @@ frames of a clip get the same crop, flip and jitter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -18,7 +18,7 @@ from torchvision.transforms import v2
 
 from torchspec.training import transform_config as T
 
-__all__ = ["CLASSES", "build_transform", "default_steps", "make_pipeline"]
+__all__ = ["CLASSES", "Pipeline", "build_transform", "default_steps", "make_pipeline"]
 
 CLASSES: dict[str, type[Any]] = {
     "Resize": v2.Resize,
@@ -74,9 +74,20 @@ def _completed(steps: Sequence[Any] | None, height: int, width: int, channels: i
     return out
 
 
-def make_pipeline(
-    steps: Sequence[Any] | None, input_shape: Sequence[int]
-) -> Callable[[torch.Tensor], torch.Tensor]:
+class Pipeline:
+    """uint8 frames -> a float32 sample; a class (not a closure) so spawned workers can pickle it."""
+
+    def __init__(self, compose: Any, clip: bool) -> None:
+        self.compose, self.clip = compose, clip
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.clip:
+            out = self.compose(tv_tensors.Video(frames))  # (T, C, H, W), one draw for the whole clip
+            return out.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()  # (C, T, H, W)
+        return self.compose(tv_tensors.Image(frames)).as_subclass(torch.Tensor).contiguous()
+
+
+def make_pipeline(steps: Sequence[Any] | None, input_shape: Sequence[int]) -> Pipeline:
     """uint8 frames -> a float32 sample of ``input_shape``.
 
     Takes (T, 3, H', W') for clips (returns (C, T, H, W)) or (3, H', W') for images (returns
@@ -92,13 +103,4 @@ def make_pipeline(
         built.append(build_transform(step))
     if not scaled:
         built.append(v2.ToDtype(torch.float32, scale=True))
-    compose = v2.Compose(built)
-    clip = len(input_shape) == 4
-
-    def apply(frames: torch.Tensor) -> torch.Tensor:
-        if clip:
-            out = compose(tv_tensors.Video(frames))  # (T, C, H, W), one draw for the whole clip
-            return out.as_subclass(torch.Tensor).permute(1, 0, 2, 3).contiguous()  # (C, T, H, W)
-        return compose(tv_tensors.Image(frames)).as_subclass(torch.Tensor).contiguous()
-
-    return apply
+    return Pipeline(v2.Compose(built), clip=len(input_shape) == 4)
