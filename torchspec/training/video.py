@@ -109,16 +109,20 @@ def read_frames(path: str, indices: Sequence[int], fps: float) -> np.ndarray:
     """
     av = _av()
     wanted = sorted(set(indices))
-    try:
-        with av.open(path, metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            got = _decode(container, stream, wanted, fps, seek=wanted[0] > 0)
-            if got is None:  # the seek landed after the first wanted frame: decode from the start
-                container.seek(0, stream=stream)
-                got = _decode(container, stream, wanted, fps, seek=False) or {}
-    except av.error.FFmpegError as exc:
-        raise ValueError(f"cannot decode: {_reason(exc)}") from None
+    got: dict[int, np.ndarray] | None = None
+    # First with a seek; if the file cannot seek, or the seek landed after the first wanted frame,
+    # or the frames carry no timestamps: again, decoding from the start and counting frames.
+    for seek in (True, False) if wanted[0] > 0 else (False,):
+        try:
+            with av.open(path, metadata_errors="ignore") as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                got = _decode(container, stream, wanted, fps, seek=seek)
+        except av.error.FFmpegError as exc:
+            if not seek:
+                raise ValueError(f"cannot decode: {_reason(exc)}") from None
+        if got is not None:
+            break
     if not got:
         raise ValueError(f"no frames decoded (wanted frames {wanted[0]}..{wanted[-1]})")
     # A video that ends early (a truncated file, a header's count off by a few): a missing frame is
