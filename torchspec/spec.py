@@ -133,13 +133,14 @@ def _train_problems(doc: Document) -> list[Problem]:
     Its models load only for specs that have one: a spec without ``train`` pays nothing for them.
     """
     from torchspec.training.config import TrainConfig
+    from torchspec.training.folder_config import folder_problems
     from torchspec.training.validate import train_problems
 
     try:
-        TrainConfig.model_validate(doc.data["train"])
+        config = TrainConfig.model_validate(doc.data["train"])
     except ValidationError as exc:
         return train_problems(doc, exc.errors())
-    return []
+    return folder_problems(doc, config)  # declared clip and crop sizes against the input
 
 
 def load_spec(

@@ -12,12 +12,13 @@ from torchspec.cli.args import add_device_argument, positive_int
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="run a trained model on a .npy/.pt sample or batch",
+        help="run a trained model on a .npy/.pt sample or batch, or a video or image file",
         description="Run a trained model (a .ckpt checkpoint or model.safetensors) on INPUT, a .npy "
-        "or .pt file holding one sample or a batch; print outputs or class probabilities.",
+        "or .pt file holding one sample or a batch, or a video (.mp4 .avi .mkv .webm .mov) or image file "
+        "(sampled and transformed as validation does); print outputs or class probabilities.",
     )
     parser.add_argument("model", help="last.ckpt, best.ckpt or model.safetensors")
-    parser.add_argument("input", help=".npy or .pt file: one sample (the spec's input) or a batch")
+    parser.add_argument("input", help=".npy or .pt file: one sample or a batch; or a video or image file")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes to show per sample")
     add_device_argument(parser, default="cpu")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from torchspec.layers.fields import NonNegInt, PosFloat, PosInt
+from torchspec.training.folder_config import FrameFolder, ImageFolder, VideoFolder
 
 __all__ = [
     "DATA_SOURCES",
@@ -125,6 +126,9 @@ DATA_SOURCES: dict[str, type[_Source]] = {
     "tensors": Tensors,
     "torchvision": Torchvision,
     "python": PythonData,
+    "video-folder": VideoFolder,  # type: ignore[dict-item]
+    "frame-folder": FrameFolder,  # type: ignore[dict-item]
+    "image-folder": ImageFolder,  # type: ignore[dict-item]
 }
 
 
@@ -133,7 +137,17 @@ def _bare(tag: str) -> Any:
 
 
 DataSource = Annotated[
-    Union[SyntheticMotion, RandomData, Digits, Tensors, Torchvision, PythonData],  # noqa: UP007
+    Union[  # noqa: UP007
+        SyntheticMotion,
+        RandomData,
+        Digits,
+        Tensors,
+        Torchvision,
+        PythonData,
+        VideoFolder,
+        FrameFolder,
+        ImageFolder,
+    ],
     Field(discriminator="source"),
     _bare("source"),
 ]
@@ -319,6 +333,9 @@ class TrainConfig(_Strict):
     num_workers: NonNegInt = 0
     pin_memory: bool | None = Field(default=None, description="default: on with CUDA")
     persistent_workers: bool = False
+    prefetch_factor: PosInt | None = Field(
+        default=None, description="batches each worker loads ahead (default: torch's 2; needs workers)"
+    )
     drop_last: bool = False
     epochs: PosInt = 10
     loss: Loss = Field(default_factory=lambda: CrossEntropyLoss(type="CrossEntropyLoss"))
@@ -352,6 +369,8 @@ class TrainConfig(_Strict):
             raise ValueError("use data.val_fraction or a separate val source, not both")
         if self.num_workers == 0 and self.persistent_workers:
             raise ValueError("persistent_workers: true needs num_workers > 0")
+        if self.num_workers == 0 and self.prefetch_factor is not None:
+            raise ValueError("prefetch_factor needs num_workers > 0")
         if self.device_ids is not None and self.parallel != "dp":
             raise ValueError("device_ids is for parallel: dp (ddp uses one device per local rank)")
         return self

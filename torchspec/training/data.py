@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 from torchspec.errors import Problem, SpecError
 from torchspec.source import Document, Path
 from torchspec.training import config as C
+from torchspec.training.folder_config import FolderSource
 from torchspec.training.sources import ArrayDataset, SourceError, builtin_source, synthetic_motion
 from torchspec.training.usercode import UserDataError, load_python, refuse_without_consent
 
@@ -37,6 +39,10 @@ class Data:
     description: str
 
 
+def _warn(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
 def load_data(
     config: C.TrainConfig,
     input_shape: Sequence[int],
@@ -46,12 +52,14 @@ def load_data(
     doc: Document | None = None,
     base_dir: str | None = None,
     allow_code: bool = False,
+    say: Any = None,
 ) -> Data:
     """Build the train and validation datasets; failures are SpecErrors at train.data's line.
 
     ``doc`` is the spec as resolved (with the paths ``--set`` gave: errors about them name the
     ``--set`` argument instead of the file's line); without it ``file`` is read again for positions.
     ``allow_code``: the user's consent (``--allow-code``) to import a ``python`` source's module.
+    ``say`` prints a folder source's warnings (skipped files); stderr by default.
     """
     where = _locator(file, doc)
 
@@ -63,6 +71,10 @@ def load_data(
                 if not allow_code:
                     raise SpecError([refuse_without_consent(cfg.target, at)])
                 return load_python(cfg.target, cfg.args, at), None
+            if isinstance(cfg, FolderSource):  # video-folder, frame-folder, image-folder
+                from torchspec.training.folders import folder_source
+
+                return folder_source(cfg, input_shape, config.seed, base_dir, say or _warn)
             return builtin_source(cfg, input_shape, output_shape, config.seed, base_dir)
         except UserDataError as exc:
             raise SpecError([exc.problem()]) from None
@@ -78,8 +90,11 @@ def load_data(
         _check_labels(config, output_shape, train, "train.data", where)
     if config.val is not None:
         val = located("val", config.val)[0]
+        val = val.for_eval() if hasattr(val, "for_eval") else val  # folder sources: centred clips
         if classes is None:
             _check_labels(config, output_shape, val, "train.val", where)
+    elif config.val_fraction > 0 and hasattr(train, "split"):  # folder sources split by video
+        train, val = train.split(config.val_fraction, config.seed)
     elif config.val_fraction > 0:
         # A fixed split: the first val_fraction of a permutation seeded by train.seed.
         # At least one validation sample, but never all of them: training needs some too.
@@ -178,10 +193,13 @@ class EpochSampler(Sampler[int]):
         self.size, self.shuffle, self.seed = size, shuffle, seed
         self.rank, self.world_size = rank, world_size
         self.epoch, self.start = 0, 0
+        self.epoch_cell: torch.Tensor | None = None  # a dataset's shared epoch (folder sources)
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """``start``: samples of this epoch already seen (resuming mid-epoch skips them)."""
         self.epoch, self.start = epoch, start
+        if self.epoch_cell is not None:
+            self.epoch_cell.fill_(epoch)
 
     def order(self, epoch: int) -> list[int]:
         """This rank's indices for ``epoch`` (all of them, ignoring ``start``)."""
@@ -244,6 +262,8 @@ def make_loader(
     """A loader over ``dataset``; with ``world_size`` > 1, over this rank's share of each epoch."""
     size = len(dataset)  # type: ignore[arg-type]
     sampler = EpochSampler(size, config.shuffle and train, config.seed, rank, world_size)
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    sampler.epoch_cell = getattr(base, "epoch_cell", None)
     workers = config.num_workers
     loader = _Loader(
         dataset,
@@ -253,6 +273,7 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=config.drop_last and train,
         persistent_workers=config.persistent_workers and workers > 0,
+        prefetch_factor=config.prefetch_factor if workers > 0 else None,
         worker_init_fn=_seed_worker if workers > 0 else None,
         # Its own generator: creating an iterator then never draws from the global RNG (dropout's).
         generator=torch.Generator().manual_seed(config.seed),

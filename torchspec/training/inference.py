@@ -20,6 +20,7 @@ from torchspec.training.arrays import ArrayFileError, open_array
 from torchspec.training.checkpoint import FOREIGN_CHECKPOINT_HINTS, load_state_checked
 from torchspec.training.data import load_data, make_loader
 from torchspec.training.dtypes import DTypeError, input_values
+from torchspec.training.media_input import is_media, load_media
 from torchspec.training.objects import make_loss
 from torchspec.training.parts import evaluate, load_weights, pick_device
 from torchspec.training.resolve import resolve_spec
@@ -72,6 +73,7 @@ def evaluate_checkpoint(
     split, dataset = ("val", data.val) if data.val is not None else ("train", data.train)
     if data.val is None:
         say("no validation data (val_fraction: 0 and no train.val): evaluating on the training data")
+        dataset = dataset.for_eval() if hasattr(dataset, "for_eval") else dataset  # eval_transform
     loader = make_loader(dataset, config, train=False, pin_memory=device.type == "cuda")[0]
     loss, accuracy = evaluate(
         model, loader, make_loss(config.loss), config.loss.type, device, config.precision
@@ -156,7 +158,8 @@ def predict(
     load_state_checked(model, state, model_path, hints=FOREIGN_CHECKPOINT_HINTS)
     target = pick_device(device)
     model.to(target).eval()
-    x = open_input(input_path)
+    # a video or an image: the sample validation would take from it (folder sources)
+    x = load_media(input_path, spec) if is_media(input_path) else open_input(input_path)
     want = tuple(spec.input)
     if tuple(x.shape) == want:
         x = x[None]  # one sample: add the batch dimension (a view)

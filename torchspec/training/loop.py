@@ -168,6 +168,7 @@ def _train(
         doc=spec.document,
         base_dir=base_dir,
         allow_code=allow_code,
+        say=out.warn,
     )
     shared = f" x {par.world_size} ranks" if par.distributed else ""
     out.say(f"data: {data.description}; device: {device}{shared}; {plan.describe()}")

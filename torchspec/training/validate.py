@@ -18,6 +18,8 @@ from torchspec.errors import Problem, SpecError
 from torchspec.layers import REGISTRY
 from torchspec.source import Path
 from torchspec.training.config import DATA_SOURCES, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
+from torchspec.training.folder_config import folder_problems
+from torchspec.training.transform_config import TRANSFORMS
 
 __all__ = ["train_problems", "validate_config"]
 
@@ -28,6 +30,8 @@ _FAMILIES: dict[str, tuple[str, str, dict[str, type[BaseModel]]]] = {
     "scheduler": ("scheduler", "type", SCHEDULERS),  # type: ignore[dict-item]
     "data": ("data source", "source", DATA_SOURCES),  # type: ignore[dict-item]
     "val": ("data source", "source", DATA_SOURCES),  # type: ignore[dict-item]
+    "transform": ("transform", "type", TRANSFORMS),  # type: ignore[dict-item]
+    "eval_transform": ("transform", "type", TRANSFORMS),  # type: ignore[dict-item]
 }
 _EXAMPLE = "add e.g. `train: {data: synthetic-motion, epochs: 5, optimizer: {type: Adam, lr: 0.001}}`"
 
@@ -73,7 +77,9 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
             hints = [guess] if guess else (["known: " + ", ".join(known)] if known else [])
             problems.append(doc.problem(path, message, hints, key=True))
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
-            family = _FAMILIES.get(str(path[-1]) if path else "", ("value", "type", {}))
+            # a list item (a transform) belongs to the family of its list's key
+            key = path[-2] if len(path) > 1 and isinstance(path[-1], int) else (path[-1] if path else "")
+            family = _FAMILIES.get(str(key), ("value", "type", {}))
             what, tag, classes = family
             found = err.get("ctx", {}).get("tag")
             node = node_at(doc.data, path)
@@ -103,6 +109,10 @@ def validate_config(doc: DocumentLike, data: Any) -> TrainConfig:
     if data is None:
         raise SpecError([doc.problem((), "the spec has no `train` section", [_EXAMPLE])])
     try:
-        return TrainConfig.model_validate(data)
+        config = TrainConfig.model_validate(data)
     except ValidationError as exc:
         raise SpecError(train_problems(doc, exc.errors())) from None
+    problems = folder_problems(doc, config)  # declared clip and crop sizes against the input
+    if problems:
+        raise SpecError(problems)
+    return config
