@@ -42,7 +42,7 @@ sys.path.insert(0, ROOT)
 
 import torchspec  # noqa: E402
 from torchspec.training.data import load_data, make_loader  # noqa: E402
-from torchspec.training.validate import resolve_spec  # noqa: E402
+from torchspec.training.resolve import resolve_spec  # noqa: E402
 from torchspec.training.video import clip_indices  # noqa: E402
 
 FRAMES, STRIDE, CROP = 16, 2, 112

@@ -20,7 +20,7 @@ from media import encode
 from torchspec.errors import SpecError
 from torchspec.spec import load_spec
 from torchspec.training.data import load_data
-from torchspec.training.validate import resolve_spec
+from torchspec.training.resolve import resolve_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = "{type: Conv3d, out_channels: 2, kernel_size: 1}"

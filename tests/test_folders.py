@@ -19,9 +19,9 @@ from torchvision.transforms import v2
 from torchspec.training.data import load_data, make_loader
 from torchspec.training.folder_config import VideoFolder
 from torchspec.training.folders import FolderDataset
+from torchspec.training.resolve import resolve_spec
 from torchspec.training.transform_config import TRANSFORMS
 from torchspec.training.transforms import CLASSES, make_pipeline
-from torchspec.training.validate import resolve_spec
 from torchspec.training.video import clip_indices, probe, read_frames
 
 STEP = 6  # frame i has every pixel at i * STEP: the index can be read back from the pixels
