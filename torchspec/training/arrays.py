@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import tokenize
 import zipfile
 import zlib
 from typing import IO, Any
@@ -88,7 +89,8 @@ def _npy_header(f: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtyp
             shape, fortran, dtype = fmt.read_array_header_2_0(f, max_header_size=MAX_HEADER)  # type: ignore[no-untyped-call]
         else:
             raise ValueError(f"unsupported .npy format version {version}")
-    except (ValueError, EOFError, SyntaxError) as exc:  # a zip member's CRC errors go to _npz
+    # numpy tokenizes the header's text: a garbled one can raise TokenError (not a SyntaxError)
+    except (ValueError, EOFError, SyntaxError, tokenize.TokenError) as exc:  # zip CRC errors: _npz
         raise ArrayFileError(f"{name} is not a valid .npy array: {_first_line(exc)}") from None
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise ArrayFileError(
