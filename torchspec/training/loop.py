@@ -292,6 +292,16 @@ def _train(
                 save_checkpoint(path, snapshot(totals))
         par.barrier()
 
+    def diverged(message: str) -> SpecError:
+        """A non-finite loss stops the run; the last good checkpoint (never a NaN one) is kept."""
+        good = (
+            f"the last good checkpoint, {last_path}, is kept"
+            if os.path.exists(last_path)
+            else "no checkpoint was written"
+        )
+        hints = [good, "lower train.optimizer.lr, set train.grad_clip, or check the data for inf/NaN"]
+        return SpecError([spec.document.problem(("train",), f"{message}; training stopped", hints)])
+
     # -- Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130 / 143 -----------------------------
     stop: list[int] = []
     previous: dict[signal.Signals, Any] = {}
@@ -331,19 +341,9 @@ def _train(
                 # Every rank must agree before DDP's backward (a lone rank raising would hang the rest).
                 bad, stopping = par.any(not math.isfinite(loss_value), bool(stop))
                 if bad:
-                    good = (
-                        f"the last good checkpoint, {last_path}, is kept"
-                        if os.path.exists(last_path)
-                        else "no checkpoint was written"
-                    )
                     where = f"step {step + 1} (epoch {epoch + 1}, batch {batch + 1})"
                     shown = loss_value if not math.isfinite(loss_value) else "not finite on another rank"
-                    message = f"the loss is {shown} at {where}; training stopped"
-                    hints = [
-                        good,
-                        "lower train.optimizer.lr, set train.grad_clip, or check the data for inf/NaN",
-                    ]
-                    raise SpecError([spec.document.problem(("train",), message, hints)])
+                    raise diverged(f"the loss is {shown} at {where}")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip is not None:
@@ -397,6 +397,8 @@ def _train(
                     config.precision,
                     x_format,
                 )
+            if val_loss is not None and not math.isfinite(val_loss):  # every rank saw the same value
+                raise diverged(f"the validation loss is {val_loss} after epoch {epoch + 1} (step {step})")
             metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}
             value = metrics.get(monitor)
             if scheduler is not None and interval == "metric":
