@@ -2,7 +2,8 @@
 
 torch is the oracle: the parameter counts, layer types and shapes ``check --format json`` prints
 are compared with the module ``torchspec.builder.build`` compiles and with a real forward pass (on the
-meta device for the large specs, where a real one would cost gigabytes).
+meta device for the large specs, where a real one would cost gigabytes): every tensor of a layer's
+tuple output (LSTM's h_n and c_n, attention's weights) and the whole analytic state_dict included.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
         for name, m in leaves.items()
     }
     buffers = sum(b.numel() for b in model.buffers())
+    state = [(name, list(t.shape)) for name, t in model.state_dict().items()]
     if not real_forward:  # the output shapes from a forward pass on the meta device (no memory)
         model = build(spec, device="meta").eval()
         leaves = _spec_layers(model)
@@ -109,6 +111,7 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
         "layers": layers,
         "outputs": outputs,
         "every": every,
+        "state": state,
     }
 
 
@@ -140,6 +143,7 @@ def _shapes(out: Any) -> list[list[int]]:
 @pytest.mark.parametrize("spec", ZOO + LOCAL, ids=lambda p: rel(p))
 def test_check_json_agrees_with_torch(spec: Path) -> None:
     import torchspec
+    from torchspec.layers.base import tensors_of
 
     batch = 2
     proc = run_cli("check", rel(spec), "--format", "json", "--batch", str(batch))
@@ -168,6 +172,14 @@ def test_check_json_agrees_with_torch(spec: Path) -> None:
             want["params"],
         )
         assert layer["output"] == torch_says["outputs"][layer["path"]], layer["path"]
+    # every tensor of a tuple output (LSTM's h_n and c_n, attention's weights), not only the first
+    for row in report.rows:
+        assert [list(shape) for shape in tensors_of(row.out)] == torch_says["every"][row.path], row.path
+    # the analytic state_dict of every layer, prefixed by its path, is the built model's, in order
+    analytic = [
+        (f"{row.path}.{name}", list(shape)) for row in report.rows for name, shape in row.state.items()
+    ]
+    assert analytic == torch_says["state"]
     activation = sum(4 * _numel(shape) for shapes in torch_says["every"].values() for shape in shapes)
     assert report.activation_bytes == activation
 

@@ -112,11 +112,6 @@ def test_multihead_attention_reads_query_key_value(inputs: list[str]) -> None:
     assert tuple(out.shape) == report.output == (3, 6, 6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the builder passes a layer's inputs as read; it must call forward with "
-    "layer.torch_inputs(len(inputs)): (x) -> (x, x, x), (q, kv) -> (q, kv, kv)",
-)
 @pytest.mark.parametrize("inputs", [None, ["input", "m"]])
 def test_multihead_attention_with_one_or_two_inputs(inputs: list[str] | None) -> None:
     spec = {

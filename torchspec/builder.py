@@ -118,6 +118,8 @@ class _Builder:
                 for i in index:
                     value = graph.call_function(operator.getitem, (value, i))
                 args.append(value)
+            # torch's forward order: MultiheadAttention's (x) is (x, x, x), its (q, kv) is (q, kv, kv)
+            args = [args[i] for i in node.layer.torch_inputs(len(args))]
             # value names come from validated identifiers, and fx renames keywords and builtins;
             # "self" is the one name it would let shadow the module in the generated forward
             values.append(

@@ -54,6 +54,29 @@ def _same_batch(what: str, shape: Shape, batch: int, batch_first: bool, first: s
         )
 
 
+def _attention_state(
+    e: int, kdim: int, vdim: int, bias: bool, bias_kv: bool, prefix: str = ""
+) -> dict[str, Shape]:
+    """MultiheadAttention's state_dict in torch's order: its own parameters, then out_proj's."""
+    state: dict[str, Shape] = {}
+    if kdim == e and vdim == e:
+        state["in_proj_weight"] = (3 * e, e)
+    else:
+        state.update(q_proj_weight=(e, e), k_proj_weight=(e, kdim), v_proj_weight=(e, vdim))
+    if bias:
+        state["in_proj_bias"] = (3 * e,)
+    if bias_kv:
+        state.update(bias_k=(1, 1, e), bias_v=(1, 1, e))
+    state["out_proj.weight"] = (e, e)
+    if bias:
+        state["out_proj.bias"] = (e,)
+    return {prefix + name: shape for name, shape in state.items()}
+
+
+def _linear_state(name: str, out: int, inp: int, bias: bool) -> dict[str, Shape]:
+    return {f"{name}.weight": (out, inp), **({f"{name}.bias": (out,)} if bias else {})}
+
+
 @register
 class MultiheadAttention(Layer):
     """``(attn_output, attn_weights)`` from (query, key, value), torch's need_weights default.
@@ -117,7 +140,10 @@ class MultiheadAttention(Layer):
         if not same:
             args.update(kdim=kdim, vdim=vdim)
         attn = (batch, length, keys)
-        return Inferred(query, params=params, macs=macs, args=args, outputs=TupleOut((query, attn)))
+        state = _attention_state(e, kdim, vdim, self.bias, self.add_bias_kv)
+        return Inferred(
+            query, params=params, macs=macs, args=args, state=state, outputs=TupleOut((query, attn))
+        )
 
     def _side_dim(self, field: str, given: int | None, shape: Shape, name: str) -> int:
         if given is not None and given != shape[-1]:
@@ -160,6 +186,19 @@ class _TransformerLayer(Layer):
     def _norm(self, e: int) -> int:
         return e * (1 + int(self.bias))
 
+    def _state(self, e: int, attentions: tuple[str, ...], norms: int) -> dict[str, Shape]:
+        """torch's order: the attention blocks, linear1, linear2, then norm1..norm{norms}."""
+        state: dict[str, Shape] = {}
+        for name in attentions:
+            state.update(_attention_state(e, e, e, self.bias, False, f"{name}."))
+        state.update(_linear_state("linear1", self.dim_feedforward, e, self.bias))
+        state.update(_linear_state("linear2", e, self.dim_feedforward, self.bias))
+        for k in range(1, norms + 1):
+            state[f"norm{k}.weight"] = (e,)
+            if self.bias:
+                state[f"norm{k}.bias"] = (e,)
+        return state
+
 
 @register
 class TransformerEncoderLayer(_TransformerLayer):
@@ -169,7 +208,8 @@ class TransformerEncoderLayer(_TransformerLayer):
 
     def infer(self, shape: Shape) -> Inferred:
         e, _, _, params, macs = self._block(shape)
-        return Inferred(shape, params=params, macs=macs, args={"d_model": e})
+        state = self._state(e, ("self_attn",), 2)
+        return Inferred(shape, params=params, macs=macs, args={"d_model": e}, state=state)
 
 
 @register
@@ -196,4 +236,5 @@ class TransformerDecoderLayer(_TransformerLayer):
         _, source = _batch_and_length(memory, self.batch_first)
         params += 4 * e * e + 4 * e * int(self.bias) + self._norm(e)  # cross-attention, norm3
         macs += batch * (2 * length * e * e + 2 * source * e * e + 2 * length * source * e)
-        return Inferred(tgt, params=params, macs=macs, args={"d_model": e})
+        state = self._state(e, ("self_attn", "multihead_attn"), 3)
+        return Inferred(tgt, params=params, macs=macs, args={"d_model": e}, state=state)

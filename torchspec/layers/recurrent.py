@@ -60,21 +60,32 @@ class _RNNBase(Layer):
         h_out = proj or h
         rows = self.gates * h  # the gate blocks of one weight matrix
         weights = 0
+        state: dict[str, Shape] = {}  # torch's order: per layer, per direction (reverse second)
         for layer in range(self.num_layers):
             width = features if layer == 0 else d * h_out  # layer l > 0 reads both directions
             weights += d * (rows * width + rows * h_out + proj * h)
+            for suffix in ("", "_reverse")[:d]:
+                tag = f"l{layer}{suffix}"
+                state[f"weight_ih_{tag}"] = (rows, width)
+                state[f"weight_hh_{tag}"] = (rows, h_out)
+                if self.bias:
+                    state[f"bias_ih_{tag}"] = (rows,)
+                    state[f"bias_hh_{tag}"] = (rows,)
+                if proj:
+                    state[f"weight_hr_{tag}"] = (proj, h)
         biases = self.num_layers * d * 2 * rows if self.bias else 0
         output = (shape[0], shape[1], d * h_out)
         h_n = (d * self.num_layers, batch, h_out)
-        state: Out = h_n
+        hidden: Out = h_n
         if self.gates == 4:  # LSTM: (h_n, c_n)
-            state = TupleOut((h_n, (d * self.num_layers, batch, h)))
+            hidden = TupleOut((h_n, (d * self.num_layers, batch, h)))
         return Inferred(
             output,
             params=weights + biases,
             macs=batch * steps * weights,
             args={"input_size": features},
-            outputs=TupleOut((output, state)),
+            state=state,
+            outputs=TupleOut((output, hidden)),
         )
 
 
@@ -140,11 +151,15 @@ class _CellBase(Layer):
         rows = self.gates * self.hidden_size
         weights = rows * (features + self.hidden_size)
         h = (shape[0], self.hidden_size)
+        state: dict[str, Shape] = {"weight_ih": (rows, features), "weight_hh": (rows, self.hidden_size)}
+        if self.bias:
+            state.update(bias_ih=(rows,), bias_hh=(rows,))
         return Inferred(
             h,
             params=weights + (2 * rows if self.bias else 0),
             macs=shape[0] * weights,
             args={"input_size": features},
+            state=state,
             outputs=TupleOut((h, h)) if self.gates == 4 else None,
         )
 
