@@ -165,6 +165,18 @@ def test_inf_in_data_stops_at_the_first_step(tmp_path: Path) -> None:
     assert not (tmp_path / "run" / "last.ckpt").exists()
 
 
+def test_non_finite_validation_loss_stops_the_run(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, SPEC)
+    # the training data is ordinary; the validation inputs overflow the model to inf
+    val = "train.val={source: random, samples: 16, classes: 3, scale: 1.0e+38}"
+    with pytest.raises(SpecError) as info:
+        torchspec.train(spec, [val], quiet=True)
+    text = str(info.value)
+    assert "the validation loss is" in text and "after epoch 1 (step 4); training stopped" in text
+    assert not (tmp_path / "run" / "metrics.csv").exists()  # never recorded as a result
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
 def test_state_mismatch_hints_are_the_callers() -> None:
     from torchspec.errors import SpecError
     from torchspec.training.checkpoint import FOREIGN_CHECKPOINT_HINTS, load_state_checked

@@ -126,7 +126,8 @@ def _tensor(value: Any, where: str, dtype: torch.dtype | None = None, numel: int
 
 KEYS = ("format", "spec", "model", "optimizer", "scheduler", "scaler", "epoch", "batch", "step",
         "best", "history", "sums", "rng")  # fmt: skip
-OPTIONAL = ("world_size",)  # absent from checkpoints of older versions
+# absent from checkpoints of older versions; variant and overrides: only when the spec used them
+OPTIONAL = ("world_size", "variant", "overrides")
 SUMS = ("loss", "samples", "correct", "counted", "seconds")
 HISTORY = ("epoch", "step", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -166,6 +167,9 @@ def validate(state: Mapping[str, Any]) -> None:
     _rng(state["rng"])
     if "world_size" in state:
         _int(state["world_size"], "world_size", 1)
+    for key in ("variant", "overrides"):  # for the record (the spec stored is already expanded)
+        if key in state and not isinstance(state[key], str):
+            raise Invalid(key, f"expected a string, found {_name(state[key])}")
 
 
 def _optimizer(value: Any) -> None:
