@@ -30,6 +30,7 @@ Graphs (the contract every layer follows):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -256,7 +257,10 @@ class Layer(BaseModel):
 
     @classmethod
     def type_name(cls) -> str:
-        return str(cls.model_fields["type"].default)
+        name = _TYPE_NAMES.get(cls)
+        if name is None:  # pydantic's model_fields is a computed class property: look it up once
+            name = _TYPE_NAMES[cls] = str(cls.model_fields["type"].default)
+        return name
 
     # -- the shape rule ---------------------------------------------------------------------------
     def infer(self, shape: Shape) -> Inferred:
@@ -314,10 +318,7 @@ class Layer(BaseModel):
         """
         args = {k: _tuplify(getattr(self, k)) for k in self.model_fields_set if k not in _META}
         args.update({k: _tuplify(v) for k, v in inferred.args.items()})
-        # torch's own order: positional values, then the window sizes, then the rest as declared
-        order: dict[str, int] = {}
-        for key in (*self.positional, *_SIZES_FIRST, *type(self).model_fields):
-            order.setdefault(key, len(order))  # the first mention wins
+        order = _arg_order(type(self))
         return dict(sorted(args.items(), key=lambda kv: order[kv[0]]))
 
     @classmethod
@@ -350,6 +351,19 @@ class Layer(BaseModel):
             "type": self.type_name(),
             **self.model_dump(exclude_unset=True, exclude={"type"}, by_alias=True),
         }
+
+
+_TYPE_NAMES: dict[type, str] = {}
+
+
+@functools.cache
+def _arg_order(cls: type[Layer]) -> dict[str, int]:
+    """torch's own argument order for ``cls``: positional values, then the window sizes, then the
+    rest as declared (computed once per class: the walk asks for it at every layer)."""
+    order: dict[str, int] = {}
+    for key in (*cls.positional, *_SIZES_FIRST, *cls.model_fields):
+        order.setdefault(key, len(order))  # the first mention wins
+    return order
 
 
 _META = frozenset({"type", "name", "from_"})
