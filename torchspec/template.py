@@ -23,7 +23,12 @@ Part = str | tuple[str, int]  # literal text, or (expression text, its offset in
 
 def has_template(text: str) -> bool:
     """Whether ``text`` holds ``$name``, ``$(`` or ``$$`` (cheap test before :func:`split`)."""
-    return "$" in text and split(text) != [text]
+    if "$" not in text:
+        return False
+    try:
+        return split(text) != [text]
+    except ExprError:
+        return True  # a broken one ('$(' not closed): expansion reports it at its place
 
 
 def split(text: str) -> list[Part]:

@@ -108,7 +108,8 @@ Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[0-9]{1,4})*$", m
 From = Ref | Annotated[list[Ref], Field(min_length=1, max_length=256)]
 
 # Attributes of a fresh torch.nn.Sequential: add_module refuses a child named like one of them
-# ("attribute already exists"). Dunder names are refused by pattern too (Python adds new ones).
+# ("attribute already exists"). Names starting with "__" are refused by pattern too (Python and
+# torch add new ones).
 _RESERVED_NAMES = """
     T_destination add_module append apply bfloat16 buffers call_super_init children compile cpu
     cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
@@ -139,7 +140,8 @@ RESERVED: frozenset[str] = frozenset(_RESERVED_NAMES.split())
 
 
 def _free_name(name: str) -> str:
-    if name in RESERVED or (len(name) > 4 and name.startswith("__") and name.endswith("__")):
+    # "__" names are Python's and torch's own (torch.compile adds ___needs_generation_tag_patch)
+    if name in RESERVED or name.startswith("__"):
         raise PydanticCustomError(
             "reserved_name",
             "name '{name}' is taken: torch.nn.Sequential already has an attribute of that name, "
