@@ -11,7 +11,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Add", "Chunk", "Concat", "Mean", "Mul", "Permute", "Reshape", "Select", "Split"]
+__all__ = [
+    "Add",
+    "Chunk",
+    "Concat",
+    "Mean",
+    "Mul",
+    "Permute",
+    "Reshape",
+    "Select",
+    "Split",
+    "StochasticDepth",
+]
 
 
 def _dims(value: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
@@ -139,3 +150,31 @@ class Select(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, index={self.index}"
+
+
+class StochasticDepth(nn.Module):
+    """Randomly drops the residual branch it ends (torchvision.ops.StochasticDepth's rule).
+
+    In training a sample's (``row``) or the batch's (``batch``) tensor is zeroed with probability
+    ``p`` and survivors are scaled by 1 / (1 - p); in eval(), or with p = 0, the input is returned.
+    """
+
+    def __init__(self, p: float, mode: str = "row") -> None:
+        super().__init__()
+        if mode not in ("row", "batch"):
+            raise ValueError(f"mode must be 'row' or 'batch', not {mode!r}")
+        self.p, self.mode = p, mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        # [N, 1, 1, ...] for row mode: one keep/drop decision per sample; [1, ...] for batch mode
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise = noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"

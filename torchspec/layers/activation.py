@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, register
 from torchspec.layers.fields import Bool, Dim, Float, Probability
@@ -44,6 +44,21 @@ class GELU(_Elementwise):
 @register
 class SiLU(_Inplace):
     type: Literal["SiLU"] = "SiLU"
+
+
+@register
+class ReLU6(_Inplace):
+    type: Literal["ReLU6"] = "ReLU6"
+
+
+@register
+class Hardswish(_Inplace):
+    type: Literal["Hardswish"] = "Hardswish"
+
+
+@register
+class Hardsigmoid(_Inplace):
+    type: Literal["Hardsigmoid"] = "Hardsigmoid"
 
 
 @register
@@ -117,3 +132,19 @@ class Dropout3d(_Dropout):
     type: Literal["Dropout3d"] = "Dropout3d"
     sample_ranks = (4,)
     sample_layout = "(C, D, H, W)"
+
+
+@register
+class StochasticDepth(_Elementwise):
+    """Drops whole residual branches in training (torchvision.ops.StochasticDepth, Huang et al. 2016).
+
+    ``mode: row`` drops each sample's branch with probability ``p``; ``batch`` drops it for the whole
+    batch. Survivors are scaled by 1 / (1 - p); in eval() it returns its input itself.
+    """
+
+    type: Literal["StochasticDepth"] = "StochasticDepth"
+    torch_home: ClassVar[str] = "torchspec.nn"
+    aliases_input = True  # identity in eval mode
+    positional: ClassVar[tuple[str, ...]] = ("p", "mode")
+    p: Probability
+    mode: Literal["row", "batch"] = "row"

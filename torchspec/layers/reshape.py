@@ -1,4 +1,4 @@
-"""Layers that change the layout: Flatten, Unflatten, Upsample."""
+"""Layers that change the layout: Flatten, Unflatten, Upsample, ChannelShuffle."""
 
 from __future__ import annotations
 
@@ -173,3 +173,27 @@ class Upsample(Layer):
                 field=field,
             )
         return Inferred((*shape[:2], *(checked_dim(o, "output") for o in out)))
+
+
+@register
+class ChannelShuffle(Layer):
+    """Interleaves the channels of ``groups`` groups (ShuffleNet): [N, C, *] keeps its shape."""
+
+    type: Literal["ChannelShuffle"] = "ChannelShuffle"
+    positional: ClassVar[tuple[str, ...]] = ("groups",)
+    groups: PosInt
+
+    def infer(self, shape: Shape) -> Inferred:
+        if len(shape) < 3:
+            raise ShapeError(
+                "ChannelShuffle needs [N, C, *] input with at least one dimension after the channels; "
+                "got {incoming}",
+                hints=["put it after a convolution, whose output is [N, C, H, W]"],
+            )
+        if shape[1] % self.groups:
+            raise ShapeError(
+                f"{shape[1]} channels of {{incoming}} do not split into groups={self.groups}; "
+                f"use a groups value that divides {shape[1]}",
+                field="groups",
+            )
+        return Inferred(shape)
