@@ -404,21 +404,6 @@ def test_literal_dollars_survive_expand(tmp_path: Path) -> None:
     assert load_spec(out).description == "costs $5 and 2 cents"
 
 
-@pytest.mark.parametrize("variant", ["resnet18", "resnet34"])
-def test_resnet_blocks_spec_is_torchvisions_resnet(variant: str) -> None:
-    import torchvision
-
-    spec = Path(__file__).parents[1] / "specs" / "resnet_blocks.yaml"
-    ref = getattr(torchvision.models, variant)(weights=None).eval()
-    model = torchspec.build(spec, variant=variant, overrides=["input=[3, 64, 64]"]).eval()
-    model.load_state_dict(ref.state_dict(), strict=True)  # the same keys and shapes
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=1e-5)
-    report = torchspec.infer_shapes(load_spec(spec, variant=variant))
-    assert report.params == sum(p.numel() for p in ref.parameters())
-
-
 TRAINED = """\
 name: blocks_run
 input: [1, 4, 8, 8]

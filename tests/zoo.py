@@ -1,0 +1,66 @@
+"""The zoo's proof against torchvision: one helper every ``test_zoo_*.py`` file calls.
+
+A zoo spec reproduces a torchvision model exactly when torchvision's own state_dict (constructor
+with ``weights=None``) loads with ``strict=True``, outputs agree within 1e-5 in eval() (and in
+train() where the model has no dropout or stochastic depth), and ``check``'s parameter count is
+torchvision's.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import torchspec
+from torchspec import infer_shapes, load_spec
+
+SPECS = Path(__file__).parents[1] / "specs"
+
+__all__ = ["SPECS", "assert_reproduces", "reference"]
+
+
+def reference(factory: str, **kwargs: Any) -> torch.nn.Module:
+    """``torchvision.models.video:r3d_18`` → that model, built with ``weights=None`` and a fixed seed."""
+    module, _, name = factory.rpartition(":")
+    torch.manual_seed(0)
+    model: torch.nn.Module = getattr(importlib.import_module(module), name)(weights=None, **kwargs)
+    return model
+
+
+def assert_reproduces(
+    spec: str | Path,
+    factory: str,
+    sample: Sequence[int],
+    *,
+    variant: str | None = None,
+    overrides: Sequence[str] = (),
+    train_too: bool,
+    atol: float = 1e-5,
+    **kwargs: Any,
+) -> None:
+    """Assert the spec (with variant/overrides) is the torchvision model ``factory(**kwargs)``.
+
+    ``sample`` is one input without the batch, e.g. (3, 64, 64); a batch of 2 is compared.
+    """
+    path = SPECS / spec if isinstance(spec, str) else spec
+    ref = reference(factory, **kwargs)
+    model = torchspec.build(path, variant=variant, overrides=list(overrides))
+    model.load_state_dict(ref.state_dict(), strict=True)  # the same keys and shapes
+    torch.manual_seed(1)
+    x = torch.randn(2, *sample)
+    modes = ("eval", "train") if train_too else ("eval",)
+    for mode in modes:
+        ours, theirs = copy.deepcopy(model), copy.deepcopy(ref)
+        getattr(ours, mode)()
+        getattr(theirs, mode)()
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x), atol=atol, rtol=atol, msg=f"{mode}() outputs differ")
+        # train() updates BatchNorm's running statistics: they must move the same way
+        torch.testing.assert_close(ours.state_dict(), theirs.state_dict(), atol=atol, rtol=atol)
+    report = infer_shapes(load_spec(path, variant=variant, overrides=list(overrides)))
+    assert report.params == sum(p.numel() for p in ref.parameters())
