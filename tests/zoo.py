@@ -59,7 +59,7 @@ def assert_reproduces(
         getattr(ours, mode)()
         getattr(theirs, mode)()
         with torch.no_grad():
-            torch.testing.assert_close(ours(x), theirs(x), atol=atol, rtol=atol, msg=f"{mode}() outputs differ")
+            torch.testing.assert_close(ours(x), theirs(x), atol=atol, rtol=atol)
         # train() updates BatchNorm's running statistics: they must move the same way
         torch.testing.assert_close(ours.state_dict(), theirs.state_dict(), atol=atol, rtol=atol)
     report = infer_shapes(load_spec(path, variant=variant, overrides=list(overrides)))
