@@ -1,11 +1,12 @@
-"""Turns pydantic's validation errors into located, readable problems.
+"""The diagnostics every stage of the compiler uses, beneath all of them: did-you-mean, how a path
+(``layers[0].layers[3]``), a name or a found value reads in a message, problems in file order, and
+the walk of pydantic's ``loc`` paths against the user's data.
 
 pydantic reports ``loc`` paths through the model (with union tags such as ``"Conv3d"`` and union
-member labels such as ``"list[constrained-int]"`` inside); here each is walked against the user's
-data to find the node the user wrote, then its position in the file. Messages name the rule, what
-was found and the fix, in the user's words rather than pydantic's ("kernel_size must be an int >= 1
-..., found `no`, which YAML 1.1 reads as false"); unknown names get did-you-mean suggestions. The
-wording of each kind of error is in :mod:`torchspec.messages`.
+member labels such as ``"list[constrained-int]"`` inside); :func:`walk` follows each against the
+data to find the node the user wrote. The wording of each kind of error is in
+:mod:`torchspec.messages`; :mod:`torchspec.pydantic_errors` joins the two. This module imports
+nothing of torchspec but :mod:`torchspec.errors`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from torchspec.errors import Problem
 
 __all__ = [
     "DocumentLike",
+    "describe",
     "did_you_mean",
     "node_at",
-    "problems_from_errors",
+    "parse_errors",
     "quote",
     "sort_problems",
     "suggest",
@@ -64,7 +66,7 @@ class DocumentLike(Protocol):
     ) -> Problem: ...
 
 
-# -- small helpers (also used by spec.py, infer.py, messages.py and the train section) ------------
+# -- small helpers (used by every stage) ---------------------------------------------------------
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
@@ -116,6 +118,21 @@ def node_at(data: Any, path: Path) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return data
+
+
+def describe(value: Any) -> str:
+    """How a found value reads in a message: ``boolean false``, ``string 'x'``, ``list [1, 2]``."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return f"list {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"{type(value).__name__} {value!r}"
 
 
 def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
@@ -238,46 +255,6 @@ def _merge_union_errors(errs: list[_Err]) -> list[_Err]:
     return out
 
 
-# -- problems -------------------------------------------------------------------------------------
-
-
-def problems_from_errors(doc: DocumentLike, errors: list[Any], fields_of: FieldsOf) -> list[Problem]:
-    """Located problems for pydantic ``errors``, in file order.
-
-    ``fields_of(type_name)`` lists the parameters of a layer type (``None``: the top-level keys),
-    for did-you-mean suggestions; it may return None for an unknown name.
-    """
-    # torchspec.messages imports this module's helpers, so it is imported here rather than at the top
-    from torchspec.messages import bad_layer, missing_keys, unknown_key, value_problem
-
-    data = doc.data
-    errs = _merge_union_errors([_parse(data, err) for err in errors])
-
-    # unknown keys first: a misspelt required key is reported once, as the unknown key
-    extra: dict[Path, list[str]] = {}
-    missing: dict[Path, list[str]] = {}
-    for e in errs:
-        if e.kind == "extra_forbidden" and e.path:
-            extra.setdefault(e.path[:-1], []).append(str(e.path[-1]))
-        elif e.kind == "missing" and e.field is not None:
-            missing.setdefault(e.path, []).append(e.field)
-
-    problems: list[Problem] = []
-    seen: set[tuple[Path, str]] = set()
-    for e in errs:
-        if e.kind == "missing" and e.field is not None:
-            if e.path in missing:
-                problems.extend(missing_keys(doc, e.path, missing.pop(e.path), extra.get(e.path, ())))
-            continue
-        if e.kind == "extra_forbidden" and e.path:
-            problems.append(unknown_key(doc, e.path, fields_of))
-            continue
-        if e.kind in ("union_tag_invalid", "union_tag_not_found"):
-            target, message, hints = bad_layer(doc, e)
-        else:
-            target, message, hints = value_problem(doc, e)
-        if (target, message) in seen:
-            continue
-        seen.add((target, message))
-        problems.append(doc.problem(target, message, hints))
-    return sort_problems(problems)
+def parse_errors(data: Any, errors: list[Any]) -> list[_Err]:
+    """pydantic's ``errors`` located in ``data``, one per value that fails every member of a union."""
+    return _merge_union_errors([_parse(data, err) for err in errors])

@@ -32,13 +32,13 @@ from torchspec.errors import Note, Problem, SpecError
 from torchspec.expr import ExprError, size
 from torchspec.source import Document, Path, Pos
 from torchspec.template import has_template, render
-from torchspec.wiring import Wiring
+from torchspec.wiring import FAILED, Wiring
 
 __all__ = ["MAX_EXPANDED", "SPEC_KEYS", "expand_document", "needs_expansion"]
 
 MAX_EXPANDED = 200_000  # nodes (mappings, lists, scalars) of an expanded spec
 SPEC_KEYS = ("vars", "variants", "blocks")  # top-level keys that expansion consumes
-_FAILED: Any = object()  # a value whose expression failed (already reported)
+_FAILED = FAILED  # a value whose expression failed (already reported)
 Notes = tuple[Note, ...]
 
 

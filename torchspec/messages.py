@@ -1,6 +1,6 @@
 """The wording of located problems: one message and its hints per kind of pydantic error.
 
-:func:`torchspec.diagnose.problems_from_errors` parses and merges the errors; here each becomes
+:func:`torchspec.pydantic_errors.problems_from_errors` parses and merges the errors; here each becomes
 "FIELD must be RULE, found WHAT" in the user's words, with hints for the likely fix in the
 document's own format, YAML or JSON (a YAML 1.1 boolean word such as ``no`` is text in the YAML 1.2
 torchspec reads: the hint says to write ``false``).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic_core import core_schema
@@ -22,6 +22,7 @@ from torchspec.diagnose import (
     Path,
     _Err,
     _tag,
+    describe,
     did_you_mean,
     node_at,
     quote,
@@ -29,10 +30,10 @@ from torchspec.diagnose import (
     where,
 )
 from torchspec.errors import Problem
-from torchspec.layers.fields import INT64_MAX, describe
 
 __all__ = ["bad_layer", "missing_keys", "unknown_key", "value_problem"]
 
+_NO_BOUND = 2**63 - 1  # layer int fields' upper bound when torch has none (torchspec.layers.fields)
 _BUILTIN_KINDS = frozenset(typing.get_args(core_schema.ErrorType))
 # YAML 1.1's boolean words other than true/false: text in YAML 1.2 (torchspec.scalars)
 _YAML_11_BOOLS = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}
@@ -154,15 +155,16 @@ def unknown_key(doc: DocumentLike, path: Path, fields_of: FieldsOf) -> Problem:
     return doc.problem(path, message, hints, key=True)
 
 
-def bad_layer(doc: DocumentLike, e: _Err) -> tuple[Path, str, list[str]]:
-    """A list item that is no layer: an unknown type name, no ``type``, or not a layer at all."""
-    from torchspec.layers import REGISTRY
+def bad_layer(doc: DocumentLike, e: _Err, layers: Mapping[str, Any]) -> tuple[Path, str, list[str]]:
+    """A list item that is no layer: an unknown type name, no ``type``, or not a layer at all.
 
+    ``layers`` maps the known layer type names to their classes (the registry).
+    """
     path, found = e.path, e.found
     tag = e.ctx.get("tag")
     if e.kind == "union_tag_invalid" and isinstance(tag, str):
         target = (*path, "type") if isinstance(found, dict) else path
-        guess = did_you_mean(tag, REGISTRY)
+        guess = did_you_mean(tag, layers)
         hints = (
             [guess]
             if guess
@@ -216,8 +218,9 @@ def _hints_for_found(doc: DocumentLike, e: _Err, field: str) -> list[str]:
     return hints
 
 
-def value_problem(doc: DocumentLike, e: _Err) -> tuple[Path, str, list[str]]:
-    """A value that breaks a rule: (where, "FIELD must be RULE, found WHAT", hints)."""
+def value_problem(doc: DocumentLike, e: _Err, layers: Mapping[str, Any]) -> tuple[Path, str, list[str]]:
+    """A value that breaks a rule: (where, "FIELD must be RULE, found WHAT", hints); ``layers`` as
+    for :func:`bad_layer` (a field's other bound, a layer's spatial dimensions)."""
     path, kind = e.path, e.kind
     node = node_at(doc.data, path)
     if path and isinstance(node, dict) and _tag(node) and kind not in _BUILTIN_KINDS:
@@ -228,7 +231,7 @@ def value_problem(doc: DocumentLike, e: _Err) -> tuple[Path, str, list[str]]:
     found = _found_text(doc, path, e.found)
     hints = _hints_for_found(doc, e, field)
     top = path[:1] if not owner and path else ()
-    message = _rule(doc, kind, field, found, e, owner, hints, top)
+    message = _rule(doc, kind, field, found, e, owner, hints, top, layers.get(owner or ""))
     return path, label + message, hints
 
 
@@ -241,8 +244,10 @@ def _rule(
     owner: str | None,
     hints: list[str],
     top: Path,
+    cls: Any,
 ) -> str:
-    """The message body for one value: "FIELD must be RULE, found WHAT" (plus hints)."""
+    """The message body for one value: "FIELD must be RULE, found WHAT" (plus hints); ``cls`` is
+    the owner's layer class, if any."""
     ctx = e.ctx
     if kind == "union_type":
         return f"{field} must be {_join(ctx['wants'], 'or')}, found {found}"
@@ -272,7 +277,7 @@ def _rule(
         if top == ("input",) and field != "input":
             hints.append("input is one sample's shape without the batch dimension, e.g. [3, 32, 32]")
             return f"{field} must be a positive int, found {found}"
-        return f"{field} must be {_bounds(kind, ctx, owner, field)}, found {found}"
+        return f"{field} must be {_bounds(kind, ctx, cls, field)}, found {found}"
     if kind in ("too_short", "too_long"):
         return _length_rule(doc, kind, field, e, owner, hints)
     if kind == "string_too_short":
@@ -290,7 +295,7 @@ def _rule(
     if kind == "finite_number":
         return f"{field} must be a finite number, found {found}"
     if kind == "size":
-        return _size_rule(doc, field, e, owner, found, hints)
+        return _size_rule(doc, field, e, owner, found, hints, cls)
     if kind not in _BUILTIN_KINDS:
         # a layer's own rule: its message already names the field and the fix
         msg = e.msg
@@ -302,32 +307,29 @@ def _rule(
     return f"{field} must be {msg}, found {found}" if msg != e.msg else f"{field}: {msg} (found {found})"
 
 
-def _bounds(kind: str, ctx: dict[str, Any], owner: str | None, field: str) -> str:
+def _bounds(kind: str, ctx: dict[str, Any], cls: Any, field: str) -> str:
     key = {"greater_than_equal": "ge", "greater_than": "gt", "less_than_equal": "le", "less_than": "lt"}
     op = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
     name = key[kind]
     bound = ctx.get(name)
-    other = _other_bound(owner, field, name)
+    other = _other_bound(cls, field, name)
     if other is not None:
         lo, hi = (bound, other) if name in ("ge", "gt") else (other, bound)
         return f"between {_num(lo)} and {_num(hi)}"
     return f"{op[name]} {_num(bound)}"
 
 
-def _other_bound(owner: str | None, field: str, name: str) -> Any:
+def _other_bound(cls: Any, field: str, name: str) -> Any:
     """The opposite bound of a layer field (p's 1 when it broke >= 0), when both are inclusive."""
-    if owner is None or name not in ("ge", "le"):
+    if cls is None or name not in ("ge", "le"):
         return None
-    from torchspec.layers import REGISTRY
-
-    cls = REGISTRY.get(owner)
-    info = cls.model_fields.get(field) if cls else None
+    info = cls.model_fields.get(field)
     if info is None:
         return None
     want = "le" if name == "ge" else "ge"
     for meta in info.metadata:
         value = getattr(meta, want, None)
-        if value is not None and abs(value) < INT64_MAX:
+        if value is not None and abs(value) < _NO_BOUND:
             return value
     return None
 
@@ -358,7 +360,7 @@ def _length_rule(
 
 
 def _size_rule(
-    doc: DocumentLike, field: str, e: _Err, owner: str | None, found: str, hints: list[str]
+    doc: DocumentLike, field: str, e: _Err, owner: str | None, found: str, hints: list[str], cls: Any
 ) -> str:
     """Size fields (kernel_size, stride...): an int, or one int per spatial dimension."""
     ctx = e.ctx
@@ -367,7 +369,7 @@ def _size_rule(
     rank = int(rank_match[1]) if rank_match else 1
     either = f"an int >= {minimum}" + (f" or a list of {rank} such ints" if rank > 1 else "")
     if why.startswith("wrong length") and isinstance(e.found, list):
-        spatial = _spatial_layout(owner)
+        spatial = _spatial_layout(cls)
         has = f"{owner} has" if owner else "there are"
         dims_text = f"{rank} spatial dimension{'s' if rank > 1 else ''}{spatial}"
         hints.append(
@@ -381,11 +383,8 @@ def _size_rule(
     return f"{field} must be {either}, found {found}"
 
 
-def _spatial_layout(owner: str | None) -> str:
+def _spatial_layout(cls: Any) -> str:
     """`` (D, H, W)`` for Conv3d: its sample layout without the channel dimension."""
-    from torchspec.layers import REGISTRY
-
-    cls = REGISTRY.get(owner or "")
     layout = getattr(cls, "sample_layout", "") if cls else ""
     match = re.fullmatch(r"\(C, ([^()]*)\)", layout)
     return f" ({match[1]})" if match else ""

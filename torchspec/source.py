@@ -3,25 +3,34 @@
 No Python object is ever built from a YAML tag: the YAML *event* stream is assembled into
 dicts, lists and scalars with an explicit stack, so depth, size and alias expansion stay
 bounded. JSON is read by a small parser of its own (:mod:`torchspec.source_json`), with the same
-positions and rules. Every failure is a :class:`~torchspec.errors.SpecError` located at a 1-based
-line/column.
+positions and rules; both build a :class:`~torchspec.document.Document` (re-exported here).
+Every failure is a :class:`~torchspec.errors.SpecError` located at a 1-based line/column.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 from bisect import bisect_right
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
 from torchspec import scalars
-from torchspec.errors import Note, Problem, SpecError
-from torchspec.lookalikes import char_name, lookalike_hints, odd_space
+from torchspec.document import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_NODES,
+    Document,
+    Format,
+    Path,
+    Pos,
+    line_starts,
+    offset_pos,
+)
+from torchspec.errors import SpecError
+from torchspec.lookalikes import char_name, odd_space
 
 __all__ = [
     "MAX_BYTES",
@@ -35,17 +44,9 @@ __all__ = [
     "parse_value",
 ]
 
-MAX_BYTES = 1_000_000  # file size limit
-MAX_DEPTH = 64  # nesting depth of mappings/sequences
-MAX_NODES = 100_000  # nodes produced, counting every alias expansion
-
-Path = tuple[str | int, ...]
-Format = Literal["yaml", "json"]
-
 _SHAPE = "a spec is a mapping with name, input and layers"
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STD = "tag:yaml.org,2002:"
-_BREAKS = {"yaml": re.compile(r"\r\n|[\r\n\x85\u2028\u2029]"), "json": re.compile("\n")}
 # What PyYAML's terse syntax errors usually mean in a spec, and the fix.
 _INDENT = (
     "check the indentation on this line and the one before: siblings start in the same column, "
@@ -66,85 +67,6 @@ _YAML_FIXES = (
     ("expected ',' or '}'", "close the mapping with '}' and separate entries with commas"),
 )
 _KINDS = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}
-
-
-@dataclass(frozen=True)
-class Pos:
-    line: int  # 1-based
-    col: int  # 1-based
-
-
-@dataclass
-class Document:
-    """A parsed spec: plain ``data`` and where each node (and each mapping key) starts."""
-
-    file: str
-    text: str
-    data: Any
-    value_pos: dict[Path, Pos]
-    key_pos: dict[Path, Pos]
-    fmt: Format = "yaml"
-    # paths whose value came from `--set KEY=VALUE` (the argument as typed): not in the file
-    overrides: dict[Path, str] = field(default_factory=dict)
-    # expanded specs (torchspec.expand): the notes each path's problems carry (the block uses it is
-    # inside, innermost first; a path's nearest ancestor with notes counts), and what was chosen
-    notes: dict[Path, tuple[Note, ...]] = field(default_factory=dict)
-    variant: str | None = None
-    expanded: bool = False
-    _starts: list[int] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def override_of(self, path: Path) -> str | None:
-        """The ``--set`` argument that gave ``path`` (or an ancestor) its value, if any."""
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.overrides:
-                return self.overrides[path[:end]]
-        return None
-
-    def pos(self, path: Path, *, key: bool = False) -> Pos:
-        """Where ``path`` starts; an unknown path falls back to its nearest known ancestor."""
-        if key and path in self.key_pos:
-            return self.key_pos[path]
-        for end in range(len(path), 0, -1):
-            if path[:end] in self.value_pos:
-                return self.value_pos[path[:end]]
-        return self.value_pos.get((), Pos(1, 1))
-
-    def line_text(self, line: int) -> str | None:
-        if self._starts is None:
-            self._starts = _line_starts(self.text, self.fmt)
-        if not 1 <= line <= len(self._starts):
-            return None
-        end = self._starts[line] if line < len(self._starts) else len(self.text)
-        return self.text[self._starts[line - 1] : end].rstrip("\r\n\x85\u2028\u2029")
-
-    def notes_of(self, path: Path) -> tuple[Note, ...]:
-        """The notes of ``path``'s nearest ancestor (or itself) that has some."""
-        if self.notes:
-            for end in range(len(path), 0, -1):
-                if path[:end] in self.notes:
-                    return self.notes[path[:end]]
-        return ()
-
-    def problem(self, path: Path, message: str, hints: Sequence[str] = (), *, key: bool = False) -> Problem:
-        arg = self.override_of(path)
-        if arg is not None:  # the value is on the command line, not in the file
-            shown = arg if len(arg) <= 80 else f"{arg[:50]}...{arg[-15:]} ({len(arg)} characters)"
-            hints = (*lookalike_hints(message, None, 0), *hints)
-            return Problem(f"--set {shown}", 0, 0, message, hints, notes=self.notes_of(path))
-        problem = self.problem_at(self.pos(path, key=key), message, hints)
-        return replace(problem, notes=self.notes_of(path)) if self.notes else problem
-
-    def note_at(self, pos: Pos, message: str) -> Note:
-        return Note(self.file, pos.line, pos.col, message, self.line_text(pos.line))
-
-    def problem_at(self, pos: Pos, message: str, hints: Sequence[str] = ()) -> Problem:
-        """A problem at ``pos``; a quoted name with look-alike characters gets them named first."""
-        source = self.line_text(pos.line)
-        hints = (*lookalike_hints(message, source, pos.col), *hints)
-        return Problem(self.file, pos.line, pos.col, message, tuple(hints), source)
-
-    def error_at(self, pos: Pos, message: str, *hints: str) -> SpecError:
-        return SpecError([self.problem_at(pos, message, hints)])
 
 
 def load_document(path: str | os.PathLike[str]) -> Document:
@@ -181,7 +103,7 @@ def parse_document(text: str | bytes, file: str = "<spec>", fmt: Format = "yaml"
     doc = Document(file, text.removeprefix("\ufeff"), None, {}, {}, fmt)
     _refuse_odd_space(doc)
     if fmt == "json":
-        from torchspec.source_json import JsonParser  # imports this module; YAML specs never load it
+        from torchspec.source_json import JsonParser  # YAML specs never load it
 
         doc.data = JsonParser(doc).parse()
     else:
@@ -210,7 +132,7 @@ def _refuse_odd_space(doc: Document) -> None:
     found = odd_space(doc.text, separators=doc.fmt == "yaml")
     if found is not None:
         offset, char = found
-        pos = _offset_pos(_line_starts(doc.text, doc.fmt), offset)
+        pos = offset_pos(line_starts(doc.text, doc.fmt), offset)
         where = (
             "indentation"
             if not doc.text[doc.text.rfind("\n", 0, offset) + 1 : offset].strip()
@@ -229,18 +151,9 @@ def _decode(raw: bytes, file: str, fmt: Format) -> str:
     except UnicodeDecodeError as exc:
         prefix = raw[: exc.start].decode("utf-8")
         doc = Document(file, raw.decode("utf-8", "replace"), None, {}, {}, fmt)
-        pos = _offset_pos(_line_starts(prefix, fmt), len(prefix))
+        pos = offset_pos(line_starts(prefix, fmt), len(prefix))
         message = f"the file is not UTF-8 (byte 0x{raw[exc.start]:02x})"
         raise doc.error_at(pos, message, "save the file as UTF-8") from None
-
-
-def _line_starts(text: str, fmt: Format) -> list[int]:
-    return [0, *(m.end() for m in _BREAKS[fmt].finditer(text))]
-
-
-def _offset_pos(starts: list[int], offset: int) -> Pos:
-    line = bisect_right(starts, offset)
-    return Pos(line, offset - starts[line - 1] + 1)
 
 
 def _kind(value: Any) -> str:
@@ -276,7 +189,7 @@ class _YamlBuilder:
         doc, documents = self.doc, 0
         bad = yaml.reader.Reader.NON_PRINTABLE.search(doc.text)
         if bad:
-            pos = _offset_pos(_line_starts(doc.text, "yaml"), bad.start())
+            pos = offset_pos(line_starts(doc.text, "yaml"), bad.start())
             raise doc.error_at(pos, f"character U+{ord(bad[0]):04X} is not allowed")
         try:
             for event in yaml.parse(self.masked, Loader=loader):

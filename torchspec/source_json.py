@@ -12,9 +12,9 @@ from json.scanner import NUMBER_RE
 from typing import Any
 
 from torchspec import scalars
+from torchspec.document import MAX_DEPTH, MAX_NODES, Document, Path, line_starts, offset_pos
 from torchspec.errors import SpecError
 from torchspec.lookalikes import char_name
-from torchspec.source import MAX_DEPTH, MAX_NODES, Document, Path, _line_starts, _offset_pos
 
 __all__ = ["JsonParser"]
 
@@ -26,7 +26,7 @@ class JsonParser:
 
     def __init__(self, doc: Document) -> None:
         self.doc, self.text, self.i, self.count = doc, doc.text, 0, 0
-        self.starts = _line_starts(doc.text, "json")
+        self.starts = line_starts(doc.text, "json")
 
     def parse(self) -> Any:
         if self._skip() == "":
@@ -37,7 +37,7 @@ class JsonParser:
         return value
 
     def _fail(self, message: str, *hints: str, at: int | None = None) -> SpecError:
-        pos = _offset_pos(self.starts, self.i if at is None else at)
+        pos = offset_pos(self.starts, self.i if at is None else at)
         return self.doc.error_at(pos, message, *hints)
 
     def _skip(self) -> str:
@@ -53,7 +53,7 @@ class JsonParser:
 
     def _value(self, path: Path, depth: int) -> Any:
         char, start, text = self._skip(), self.i, self.text
-        pos = self.doc.value_pos[path] = _offset_pos(self.starts, start)
+        pos = self.doc.value_pos[path] = offset_pos(self.starts, start)
         self.count += 1
         if self.count > MAX_NODES:
             raise self._fail(f"document has more than {MAX_NODES} nodes")
@@ -94,7 +94,7 @@ class JsonParser:
             if self._skip() != '"':
                 found = self._found()
                 raise self._fail(f"keys must be strings in double quotes, found {found}")
-            key_at = _offset_pos(self.starts, self.i)
+            key_at = offset_pos(self.starts, self.i)
             key = self._string()
             if key in result:
                 first = self.doc.key_pos[(*path, key)].line

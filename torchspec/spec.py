@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from torchspec.diagnose import problems_from_errors, quote, sort_problems, where
+from torchspec.diagnose import quote, sort_problems, where
 from torchspec.errors import Problem, SpecError
 from torchspec.expand import expand_document
 from torchspec.layers import REGISTRY, AnyLayer, Layer, Sequential
 from torchspec.layers.fields import PosInt
+from torchspec.pydantic_errors import problems_from_errors
 from torchspec.source import Document, Path, load_document
 
 __all__ = ["Spec", "load_spec", "spec_fields", "walk_layers"]
@@ -180,7 +181,7 @@ def load_spec(
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
-        problems += problems_from_errors(doc, exc.errors(), spec_fields)
+        problems += problems_from_errors(doc, exc.errors(), spec_fields, REGISTRY)
     if isinstance(doc.data.get("train"), dict):
         problems += _train_problems(doc)
     if problems:

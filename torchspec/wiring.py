@@ -12,18 +12,42 @@ list, so the container still outputs what it would have. Neither adds a state_di
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from torchspec.blocks import REPEAT_INDEX
-from torchspec.source import Path
+from torchspec.document import Path
+from torchspec.errors import Note
 
-if TYPE_CHECKING:
-    from torchspec.errors import Note
-    from torchspec.expand import _Expander
+__all__ = ["FAILED", "Expanding", "Wiring"]
 
-__all__ = ["Wiring"]
-
+FAILED: Any = object()  # a value whose expression failed (already reported)
 _UNNAMED: Any = object()  # the input of a left-out layer is an unnamed sibling
+
+
+class Expanding(Protocol):
+    """What a layer list's wiring asks of the expansion it is part of (:mod:`torchspec.expand`)."""
+
+    count: int  # nodes placed so far
+
+    def layer(
+        self, item: dict[str, Any], here: Path, out: Path, env: Mapping[str, Any], notes: tuple[Note, ...]
+    ) -> Any: ...
+
+    def value(
+        self, node: Any, origin: Path, out: Path | None, env: Mapping[str, Any], notes: tuple[Note, ...]
+    ) -> Any: ...
+
+    def place(self, origin: Path, out: Path | None) -> None: ...
+
+    def place_key(self, origin: Path, out: Path, key: str) -> None: ...
+
+    def problem(
+        self, origin: Path, message: str, hints: list[str], notes: tuple[Note, ...], key: bool = False
+    ) -> None: ...
+
+    def check_growth(self, here: Path, before: int, count: int) -> None: ...
+
+
 _FAILED_KEYS = ("name", "from", "repeat", "when")
 
 
@@ -35,7 +59,7 @@ def _refs(value: Any) -> list[str]:
 
 class Wiring:
     def __init__(
-        self, ex: _Expander, items: list[Any], origin: Path, out: Path, notes: tuple[Note, ...]
+        self, ex: Expanding, items: list[Any], origin: Path, out: Path, notes: tuple[Note, ...]
     ) -> None:
         self.ex, self.origin, self.out, self.notes = ex, origin, out, notes
         self.result: list[Any] = []
@@ -150,9 +174,7 @@ class Wiring:
                 self.ex.check_growth(here, before, count)
 
     def _append(self, node: Any, fr: Any, here: Path, out: Path, into: list[Any]) -> None:
-        from torchspec.expand import _FAILED
-
-        if node is _FAILED:
+        if node is FAILED:
             return
         if fr is not None and isinstance(node, dict):
             self.ex.place((*here, "from"), (*out, "from"))

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from torchspec.diagnose import describe
+
 __all__ = [
     "INT64_MAX",
     "Bool",
@@ -39,21 +41,6 @@ Float = Annotated[float, Field(allow_inf_nan=False)]
 PosFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Bool = Annotated[bool, Field(strict=True)]
-
-
-def describe(value: Any) -> str:
-    """How a found value reads in a message, naming YAML 1.1's boolean words."""
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return f"list {value!r}"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"{type(value).__name__} {value!r}"
 
 
 def _is_int(value: Any) -> bool:

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from torchspec.diagnose import problems_from_errors
 from torchspec.errors import SpecError
 from torchspec.expand import expand_document
 from torchspec.layers import REGISTRY
+from torchspec.pydantic_errors import problems_from_errors
 from torchspec.source import Document, Path, load_document
 from torchspec.spec import Spec, spec_fields
 from torchspec.training.config import TrainConfig
@@ -60,7 +60,7 @@ def resolve_spec(
     try:
         spec = Spec.model_validate({k: v for k, v in data.items() if k != "train"})
     except ValidationError as exc:
-        raise SpecError(problems_from_errors(where_doc, exc.errors(), spec_fields)) from None
+        raise SpecError(problems_from_errors(where_doc, exc.errors(), spec_fields, REGISTRY)) from None
     config = validate_config(where_doc, data.get("train"))
     spec = spec.model_copy(update={"train": data.get("train")})
     spec._doc = where_doc

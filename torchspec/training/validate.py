@@ -4,7 +4,7 @@
 Torch-free. pydantic's errors are walked against the user's data by :func:`torchspec.diagnose.walk`
 (dropping the ``type``/``source`` union tags), unknown keys and unknown names get did-you-mean
 suggestions from the right family (losses, optimizers, ...), and the rest is handed to
-:func:`torchspec.diagnose.problems_from_errors` with a ``("train",)`` prefix.
+:func:`torchspec.pydantic_errors.problems_from_errors` with a ``("train",)`` prefix.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from torchspec.diagnose import DocumentLike, did_you_mean, node_at, problems_from_errors, walk, where
+from torchspec.diagnose import DocumentLike, did_you_mean, node_at, walk, where
 from torchspec.errors import Problem, SpecError
 from torchspec.layers import REGISTRY
+from torchspec.pydantic_errors import problems_from_errors
 from torchspec.source import Path
 from torchspec.training.config import DATA_SOURCES, LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig
 from torchspec.training.folder_config import folder_problems
@@ -101,7 +102,7 @@ def train_problems(doc: DocumentLike, errors: list[Any], prefix: Path = ("train"
             problems.append(doc.problem(path, message, [f"add `{rest[0]}: ...`"]))
         else:
             others.append({**err, "loc": (*path, *rest)})
-    return problems + problems_from_errors(doc, others, _fields_of)
+    return problems + problems_from_errors(doc, others, _fields_of, REGISTRY)
 
 
 def validate_config(doc: DocumentLike, data: Any) -> TrainConfig:
