@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,21 +35,49 @@ torchinfo.summary(model, input_size=(1, 3, 16, 112, 112), device="meta", verbose
 """
 
 
-def wall(cmd: list[str]) -> float:
+# Fresh interpreters as after `pip install`: bytecode caches written (a shell exporting
+# PYTHONDONTWRITEBYTECODE would make every run compile every module from source).
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def run_once(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one run of ``cmd`` in a fresh process.
+
+    CPU time is what the command itself costs; wall time adds whatever else the machine runs (on a
+    shared machine, several times the CPU time), so both are reported.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
+
+
+def wall(cmd: list[str]) -> float:
+    return run_once(cmd)[0]
+
+
+def measure(commands: dict[str, list[str]], repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median (wall, CPU) seconds of each command, runs interleaved round-robin after one warm-up
+    each (which also writes the bytecode caches)."""
+    for cmd in commands.values():
+        run_once(cmd)
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, cmd in commands.items():
+            w, c = run_once(cmd)
+            walls[name].append(w)
+            cpus[name].append(c)
+    median = statistics.median
+    return {n: median(t) for n, t in walls.items()}, {n: median(t) for n, t in cpus.items()}
 
 
 def side_by_side(commands: dict[str, list[str]], repeats: int) -> dict[str, float]:
-    """Median wall time of each command, runs interleaved round-robin after one warm-up each."""
-    for cmd in commands.values():
-        wall(cmd)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(repeats):
-        for name, cmd in commands.items():
-            times[name].append(wall(cmd))
-    return {name: statistics.median(t) for name, t in times.items()}
+    """Median wall time of each command (see :func:`measure`)."""
+    return measure(commands, repeats)[0]
 
 
 def generated_spec(layers: int, directory: Path) -> Path:

@@ -51,9 +51,7 @@ class LayerRow:
 
     @property
     def summary(self) -> str:
-        from torchspec.layers import Inferred
-
-        return self.layer.summary(Inferred(self.output, args=self.args))
+        return self.layer.summary_of(self.args)
 
 
 @dataclass(frozen=True)
@@ -165,8 +163,16 @@ class _Value:
     its label in the table's From column ("block1.bn2", "lstm.1", "input")."""
 
     out: Out
-    came_from: str
+    origin: str | tuple[str, Path]  # text, or (layer type, data path): worded only for a message
     label: str
+    via: str = ""  # the ``from:`` text that picked this element out of a tuple, if any
+
+    @property
+    def came_from(self) -> str:
+        """ "after Conv2d at layers[3]" (built on demand: most values never reach a message)."""
+        origin = self.origin
+        text = origin if isinstance(origin, str) else f"after {origin[0]} at {where(origin[1])}"
+        return f"{self.via}: {text}" if self.via else text
 
 
 class _Walk:
@@ -186,7 +192,7 @@ class _Walk:
             self.reads[node.path] = tuple(index for _, index in ins)
             if node.scope is not None:
                 value = self.scope(node.scope, ins[0][0])
-                outs.append(_Value(value.out, value.came_from, node.path))
+                outs.append(_Value(value.out, value.origin, node.path, value.via))
                 if sources is not None:
                     self.sources[node.path] = sources
             else:
@@ -244,8 +250,9 @@ class _Walk:
             out = out.items[0]  # type: ignore[assignment]
         suffix = "".join(f".{i}" for i in read.index)
         label = value.label + suffix
-        came_from = value.came_from if not read.text else f"{read.text}: {value.came_from}"
-        return _Value(out, came_from, label), tuple(index)
+        if read.text:
+            return _Value(out, value.came_from, label, read.text), tuple(index)
+        return _Value(out, value.origin, label, value.via), tuple(index)
 
     def _leaf(self, node: Node, ins: list[_Value], sources: tuple[str, ...] | None) -> _Value:
         layer, data_path = node.layer, node.data_path
@@ -268,7 +275,7 @@ class _Walk:
                 tuple(shapes), inferred.out, sources,
             )
         )  # fmt: skip
-        return _Value(inferred.out, f"after {layer.type_name()} at {where(data_path)}", node.path)
+        return _Value(inferred.out, (layer.type_name(), data_path), node.path)
 
 
 def scope_warnings(scope: Scope) -> list[Problem]:

@@ -19,6 +19,7 @@ from torchspec.lookalikes import char_name
 __all__ = ["JsonParser"]
 
 _JSON_SPACE = re.compile(r"[ \t\r\n]*")
+_SPACE_CHARS = frozenset(" \t\r\n")
 
 
 class JsonParser:
@@ -42,6 +43,9 @@ class JsonParser:
 
     def _skip(self) -> str:
         """Skip whitespace; return the next character ('' at the end)."""
+        char = self.text[self.i : self.i + 1]
+        if char not in _SPACE_CHARS:  # most calls: no whitespace here (not even '', the end)
+            return char
         self.i = _JSON_SPACE.match(self.text, self.i).end()  # type: ignore[union-attr]  # '*' always matches
         return self.text[self.i : self.i + 1]
 

@@ -28,8 +28,6 @@ Graphs (the contract every layer follows):
   instantiates it. The builder has no per-type code.
 """
 
-from __future__ import annotations
-
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -76,7 +74,7 @@ class TupleOut:
     (MultiheadAttention's weights with ``need_weights: false``).
     """
 
-    items: tuple[Out | None, ...]
+    items: "tuple[Out | None, ...]"  # Out is defined below (it names this class)
 
 
 # What a layer produces: one tensor (its shape, batch included) or a tuple of them.
@@ -338,11 +336,14 @@ class Layer(BaseModel):
     @property
     def inplace_write(self) -> bool:
         """True when the layer overwrites its input (``inplace: true``)."""
-        return "inplace" in type(self).model_fields and bool(self.inplace)  # type: ignore[attr-defined]
+        return "inplace" in _field_names(type(self)) and bool(self.inplace)  # type: ignore[attr-defined]
 
     def summary(self, inferred: Inferred) -> str:
         """``Conv3d(3, 64, kernel_size=3, padding=1)``: positional values, then what was set."""
-        args = self.torch_args(inferred)
+        return self.summary_of(self.torch_args(inferred))
+
+    def summary_of(self, args: dict[str, Any]) -> str:
+        """:meth:`summary` from the resolved :meth:`torch_args` (a shape table row already has them)."""
         shown = [_show(args[k]) for k in self.positional if k in args]
         shown += [f"{k}={_show(v)}" for k, v in args.items() if k not in self.positional]
         return f"{self.type_name()}({', '.join(shown)})"
@@ -356,6 +357,13 @@ class Layer(BaseModel):
 
 
 _TYPE_NAMES: dict[type, str] = {}
+
+
+@functools.cache
+def _field_names(cls: type[Layer]) -> frozenset[str]:
+    """``cls``'s fields, looked up once (pydantic's ``model_fields`` is a computed class property,
+    slow enough to show in a 5,000-layer check when asked at every layer)."""
+    return frozenset(cls.model_fields)
 
 
 @functools.cache
