@@ -1,6 +1,6 @@
 """Do graphs cost anything? Ratios measured side by side in one run (absolute times drift).
 
-    python bench/graph_speed.py [--rounds 15] [--batch 32] [--repeats 7]
+    python bench/graph_speed.py [--rounds 15] [--batch 32] [--repeats 7] [--threads 1]
 
 Prints:
   1. training speed of specs/resnet_cifar.yaml built by torchspec (torch.fx GraphModules) vs the
@@ -81,11 +81,17 @@ def hand_written() -> object:
     return ResNet()
 
 
-def train_speed(rounds: int, batch: int) -> tuple[float, float, float]:
-    """Median seconds per forward+backward step: (graph, hand-written, ratio hand/graph)."""
+def train_speed(rounds: int, batch: int, threads: int = 1) -> tuple[float, float, float]:
+    """Median seconds per forward+backward step: (graph, hand-written, ratio hand/graph).
+
+    One intra-op thread by default: the comparison is of the Python around the kernels, and on a
+    busy machine several threads per step mostly measure how long they wait for each other.
+    """
     import torch
 
     import torchspec
+
+    torch.set_num_threads(threads)
 
     torch.manual_seed(0)
     graph = torchspec.build(ROOT / "specs" / "resnet_cifar.yaml", seed=0).train()
@@ -134,10 +140,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for part 1")
     args = parser.parse_args()
 
-    g, h, ratio = train_speed(args.rounds, args.batch)
-    print(f"1. resnet_cifar forward+backward, batch {args.batch}, CPU: torchspec graph {g * 1e3:.1f} ms, "
+    g, h, ratio = train_speed(args.rounds, args.batch, args.threads)
+    print(f"1. resnet_cifar forward+backward, batch {args.batch}, CPU, {args.threads} thread(s), median of "
+          f"{args.rounds} interleaved steps each: torchspec graph {g * 1e3:.1f} ms, "
           f"hand-written {h * 1e3:.1f} ms, ratio {ratio:.3f} (goal >= 0.98)")  # fmt: skip
 
     py = sys.executable
