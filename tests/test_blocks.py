@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 import torchspec
@@ -470,3 +471,68 @@ def test_bare_block_name_and_mapping_source() -> None:
         load_spec({**data, "layers": [{"type": "act", "size": 3}]})
     (problem,) = info.value.problems
     assert problem.line == 0 and "block 'act' (layers[0]) has no parameter 'size'" in problem.message
+
+
+# -- a block's own vars ---------------------------------------------------------------------------
+
+BLOCK_VARS = """\
+name: v
+input: [3, 8, 8]
+vars: {scale: 2}
+blocks:
+  expand:
+    params: {inp: int, t: int}
+    vars:
+      hidden: $(inp * t * scale)        # parameters and the spec's vars
+      half: $(hidden // 2)              # the vars above it
+      scale: 1                          # shadows the spec's var from here on
+    layers:
+      - {type: Conv2d, out_channels: $hidden, kernel_size: 1}
+      - {type: Conv2d, out_channels: $(half * scale), kernel_size: 1}
+layers:
+  - {type: expand, inp: 3, t: 2}
+  - {type: expand, inp: $(half_of_nothing), t: 1, when: false}
+  - {type: expand, inp: 6, t: $(index + 1), repeat: 2}
+"""
+
+
+def test_block_vars_are_computed_for_each_use_in_order() -> None:
+    layers = expanded(BLOCK_VARS)["layers"]
+    widths = [[conv["out_channels"] for conv in use["layers"]] for use in layers]
+    # inp * t * 2, then half of it (scale is 1 inside after the block's own `scale`)
+    assert widths == [[12, 6], [12, 6], [24, 12]]  # the repeat's t is 1, then 2
+    model = torchspec.build(yaml.safe_load(BLOCK_VARS))
+    assert [tuple(p.shape[:2]) for name, p in model.named_parameters() if name.endswith("weight")] == [
+        (12, 3), (6, 12), (12, 6), (6, 12), (24, 6), (12, 24),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("vars_text", "line", "col", "message"),
+    [
+        ("{hidden: $(inp * tt)}", 7, 28, "unknown variable 'tt'"),  # located in the block, noted at the use
+        ("{inp: 3}", 7, 12, "variable 'inp' has the name of a parameter of block 'b'"),
+        ("{index: 3}", 7, 12, "variable 'index' is reserved"),
+        ("{cfg: {a: 1}}", 7, 17, "variable 'cfg' holds a mapping"),
+        ("[1, 2]", 7, 11, "a block's vars must be a mapping"),
+    ],
+)
+def test_block_var_mistakes_are_located(vars_text: str, line: int, col: int, message: str) -> None:
+    text = f"""\
+name: v
+input: [4]
+blocks:
+  b:
+    params: {{inp: int, t: int}}
+    layers: [{{type: Linear, out_features: $inp}}]
+    vars: {vars_text}
+layers:
+  - {{type: b, inp: 3, t: 2}}
+"""
+    with pytest.raises(SpecError) as info:
+        expanded(text)
+    (problem,) = info.value.problems
+    assert message in problem.message
+    assert (problem.line, problem.col) == (line, col)
+    if "unknown variable" in message:
+        assert [(n.line, n.message[:20]) for n in problem.notes] == [(9, "in block 'b' used he")]

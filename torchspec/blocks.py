@@ -1,8 +1,9 @@
 """User-defined layer types (``blocks:``) and the spec's variables (``vars:``, ``variants:``): reading
 and checking their definitions for :mod:`torchspec.expand` (which evaluates them).
 
-A block is ``NAME: {params: {P: TYPE | {type: TYPE, default: VALUE}}, layers: [...]}`` with TYPE one
-of int, float, bool, str, list, any; a parameter with a default is optional.
+A block is ``NAME: {params: {P: TYPE | {type: TYPE, default: VALUE}}, vars: {V: VALUE}, layers: [...]}``
+with TYPE one of int, float, bool, str, list, any; a parameter with a default is optional. A block's
+``vars`` are values computed from its parameters for each use (``hidden: $(inp * t)``), in order.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ PARAM_TYPES = ("int", "float", "bool", "str", "list", "any")
 MAX_NESTING = 32  # blocks used inside blocks, levels
 REPEAT_INDEX = "index"  # the copy number inside a repeated layer
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_BLOCK_KEYS = ("params", "layers", "description")
+_BLOCK_KEYS = ("params", "vars", "layers", "description")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Param:
 class Block:
     name: str
     params: dict[str, Param] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)  # name -> the value as written (evaluated per use)
 
 
 def fits(kind: str, value: Any) -> bool:
@@ -108,7 +110,7 @@ def read_blocks(doc: Document, builtin: Collection[str]) -> tuple[dict[str, Bloc
         for key in body:
             if key not in _BLOCK_KEYS:
                 guess = did_you_mean(key, _BLOCK_KEYS, plain=True)
-                message = f"block '{name}' has no key '{key}' (a block has params, layers, description)"
+                message = f"block '{name}' has no key '{key}' (a block has params, vars, layers, description)"
                 problems.append(doc.problem((*here, key), message, [guess] if guess else [], key=True))
         layers = body.get("layers")
         if not isinstance(layers, list) or not layers:
@@ -116,6 +118,7 @@ def read_blocks(doc: Document, builtin: Collection[str]) -> tuple[dict[str, Bloc
             problems.append(doc.problem((*here, "layers") if "layers" in body else here, message))
         block = Block(name)
         problems += _read_params(doc, here, body.get("params"), block)
+        problems += _read_vars(doc, here, body.get("vars"), block)
         blocks[name] = block
     return blocks, problems + _recursion(doc, blocks)
 
@@ -160,6 +163,30 @@ def _read_params(doc: Document, here: Path, params: Any, block: Block) -> list[P
             problems.append(doc.problem((*at, "default"), message))
             continue
         block.params[pname] = Param(pname, kind, default, required)
+    return problems
+
+
+def _read_vars(doc: Document, here: Path, data: Any, block: Block) -> list[Problem]:
+    """A block's own vars: names that are no parameter, values that are no mapping."""
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        hint = "e.g. vars: {hidden: $(inp * t), residual: $(stride == 1 and inp == oup)}"
+        return [doc.problem((*here, "vars"), "a block's vars must be a mapping of names to values", [hint])]
+    problems = []
+    for name, value in data.items():
+        at: Path = (*here, "vars", name)
+        why = check_name(name, "variable")
+        if why is None and name in block.params:
+            why = f"variable '{name}' has the name of a parameter of block '{block.name}'"
+        if why is None and isinstance(value, dict):
+            why = f"variable '{name}' holds a mapping; vars hold numbers, bools, strings or lists"
+            problems.append(doc.problem(at, why))
+            continue
+        if why:
+            problems.append(doc.problem(at, why, ["rename the variable"], key=True))
+            continue
+        block.vars[name] = value
     return problems
 
 

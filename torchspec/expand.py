@@ -353,8 +353,11 @@ class _Expander:
         self.notes[(*out, "layers")] = inner
         self.stack.append(block.name)
         try:
+            env = {**self.vars, **values}
+            for name, raw in block.vars.items():  # in order: each sees the parameters and those above
+                env[name] = self.value(raw, ("blocks", block.name, "vars", name), None, env, inner)
             body = self.doc.data["blocks"][block.name]["layers"]
-            container["layers"] = self.layers(body, origin, (*out, "layers"), {**self.vars, **values}, inner)
+            container["layers"] = self.layers(body, origin, (*out, "layers"), env, inner)
         finally:
             self.stack.pop()
         return container
