@@ -1,5 +1,9 @@
 """One layer list being expanded: repeat copies, left-out layers and the ``from`` references to them.
 
+Copies of a repeated layer are numbered by position; a repeated layer with a ``name`` becomes a
+container of that name holding them, unless the name reads ``index``: then each copy is named by
+it (``denselayer$(index + 1)``), siblings in the list.
+
 A layer left out (``when: false``, ``repeat: 0``) is read as what it would have read: a reference
 to it by name becomes a reference to its input (its ``from:``, else the sibling before it, else
 ``input``), and the next sibling that read it implicitly reads that input too. Where its input is
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchspec.blocks import REPEAT_INDEX
 from torchspec.source import Path
+from torchspec.template import uses_variable
 
 if TYPE_CHECKING:
     from torchspec.errors import Note
@@ -124,6 +129,11 @@ class Wiring:
         if "repeat" not in item:  # one layer: keeps its name
             node = self.ex.layer(item, here, self.next_path(), env, self.notes)
             self._append(node, fr, here, self.next_path(), self.result)
+            return
+        if isinstance(item.get("name"), str) and uses_variable(item["name"], REPEAT_INDEX):
+            # a NAME that reads `index` names each copy (denselayer$(index + 1)): siblings, no container
+            named = {k: v for k, v in item.items() if k not in _FAILED_KEYS or k == "name"}
+            self._copies(named, here, count, env, self.out, self.result, fr)
             return
         if "name" in item:  # NAME + repeat: a container NAME holding copies 0 .. count-1
             out = self.next_path()

@@ -1,0 +1,58 @@
+"""specs/densenet.yaml, googlenet.yaml and shufflenet_v2.yaml are torchvision's models (see
+tests/zoo.py for what "is" means): dense concatenation, Inception branches, channel split and shuffle.
+
+Small inputs keep the file fast: every model here reduces 32x32 to 1x1 and 64x64 to 2x2 before its
+global pooling. One torch thread: on a shared 2-core machine it is several times faster.
+"""
+
+from __future__ import annotations
+
+import pytest
+from zoo import assert_reproduces
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize(
+    ("variant", "size"),
+    [
+        ("densenet121", 64),
+        ("densenet161", 32),  # another growth rate (48) and stem width (96)
+    ],
+)
+def test_densenet_spec_is_torchvisions_densenet(variant: str, size: int) -> None:
+    # drop_rate is 0 in every torchvision DenseNet: no dropout, so train() must agree too
+    assert_reproduces(
+        "densenet.yaml",
+        f"torchvision.models:{variant}",
+        (3, size, size),
+        variant=variant,
+        overrides=[f"input=[3, {size}, {size}]"],
+        train_too=True,
+    )
+
+
+def test_googlenet_spec_is_torchvisions_googlenet_without_aux_heads() -> None:
+    # with aux_logits=False and transform_input left at its default (False without weights), the
+    # forward is the trunk alone; train() differs only by the dropout before fc
+    assert_reproduces(
+        "googlenet.yaml",
+        "torchvision.models:googlenet",
+        (3, 64, 64),
+        overrides=["input=[3, 64, 64]"],
+        train_too=False,
+        aux_logits=False,
+        init_weights=True,
+    )
+
+
+@pytest.mark.parametrize("variant", ["x0_5", "x1_0", "x1_5", "x2_0"])
+def test_shufflenet_spec_is_torchvisions_shufflenet_v2(variant: str) -> None:
+    assert_reproduces(
+        "shufflenet_v2.yaml",
+        f"torchvision.models:shufflenet_v2_{variant}",
+        (3, 64, 64),
+        variant=variant,
+        overrides=["input=[3, 64, 64]"],
+        train_too=True,
+    )
