@@ -8,6 +8,8 @@ global pooling. One torch thread: on a shared 2-core machine it is several times
 from __future__ import annotations
 
 import pytest
+import torch
+from torchvision.models.shufflenetv2 import channel_shuffle
 from zoo import assert_reproduces
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -56,3 +58,13 @@ def test_shufflenet_spec_is_torchvisions_shufflenet_v2(variant: str) -> None:
         overrides=["input=[3, 64, 64]"],
         train_too=True,
     )
+
+
+@pytest.mark.parametrize(
+    ("shape", "groups"),
+    [((2, 4, 3, 3), 2), ((2, 116, 8, 8), 2), ((1, 12, 5, 7), 3), ((3, 6, 2, 2), 6), ((2, 8, 1, 1), 4)],
+)
+def test_channel_shuffle_is_torchvisions_channel_shuffle(shape: tuple[int, ...], groups: int) -> None:
+    # the layer the shufflenet spec uses, against the function torchvision's units call: bitwise
+    x = torch.randn(*shape)
+    assert torch.equal(torch.nn.ChannelShuffle(groups)(x), channel_shuffle(x, groups))
