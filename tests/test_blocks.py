@@ -251,6 +251,15 @@ def test_a_name_reading_index_names_each_copy(tmp_path: Path, fmt: str) -> None:
     torch.testing.assert_close(model(x), ref(x))
 
 
+@pytest.mark.parametrize("count", ["repeat: 0", "repeat: 2, when: false", "repeat: $(1 - 1), from: input"])
+def test_named_copies_left_out_leave_nothing(count: str) -> None:
+    # no copies, no names: the next layer reads what the copies would have read
+    layer = f"{{name: u$(index + 1), type: Linear, out_features: 4, {count}}}"
+    layers = expanded(f"name: r\ninput: [4]\nlayers:\n  - {{name: a, type: ReLU}}\n  - {layer}\n  - Tanh\n")
+    tanh: Any = {"type": "Tanh", "from": "input"} if "from" in count else "Tanh"
+    assert layers["layers"] == [{"name": "a", "type": "ReLU"}, tanh]
+
+
 @pytest.mark.parametrize(
     ("layer", "message", "col"),
     [

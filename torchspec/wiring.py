@@ -92,6 +92,8 @@ class Wiring:
     def leave_out(self, item: dict[str, Any], here: Path, env: Mapping[str, Any]) -> None:
         fr = self.source(item, here, env)
         name = item.get("name")
+        if isinstance(name, str) and "repeat" in item and uses_variable(name, REPEAT_INDEX):
+            name = None  # it would have named copies, and none are made: nothing to stand in for
         name = self.ex.value(name, (*here, "name"), None, env, self.notes) if isinstance(name, str) else None
         target = self.current_input()
         if fr is not None and fr != target:  # it read something other than the sibling before it
