@@ -16,35 +16,39 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize(
-    ("variant", "size"),
+    ("variant", "size", "drop_rate"),
     [
-        ("densenet121", 64),
-        ("densenet161", 32),  # another growth rate (48) and stem width (96)
+        ("densenet121", 64, 0.0),
+        ("densenet161", 32, 0.0),  # another growth rate (48) and stem width (96)
+        ("densenet121", 32, 0.2),  # dropout on each dense layer's new features (eval only)
     ],
 )
-def test_densenet_spec_is_torchvisions_densenet(variant: str, size: int) -> None:
-    # drop_rate is 0 in every torchvision DenseNet: no dropout, so train() must agree too
+def test_densenet_spec_is_torchvisions_densenet(variant: str, size: int, drop_rate: float) -> None:
+    # drop_rate is 0 by default: no dropout, so train() must agree too
     assert_reproduces(
         "densenet.yaml",
         f"torchvision.models:{variant}",
         (3, size, size),
         variant=variant,
-        overrides=[f"input=[3, {size}, {size}]"],
-        train_too=True,
+        overrides=[f"input=[3, {size}, {size}]", f"vars.drop_rate={drop_rate}"],
+        train_too=drop_rate == 0,
+        drop_rate=drop_rate,
     )
 
 
-def test_googlenet_spec_is_torchvisions_googlenet_without_aux_heads() -> None:
+@pytest.mark.parametrize("dropout", [0.2, 0.0])
+def test_googlenet_spec_is_torchvisions_googlenet_without_aux_heads(dropout: float) -> None:
     # with aux_logits=False and transform_input left at its default (False without weights), the
-    # forward is the trunk alone; train() differs only by the dropout before fc
+    # forward is the trunk alone; without its dropout before fc, train() agrees too
     assert_reproduces(
         "googlenet.yaml",
         "torchvision.models:googlenet",
         (3, 64, 64),
-        overrides=["input=[3, 64, 64]"],
-        train_too=False,
+        overrides=["input=[3, 64, 64]", f"vars.dropout={dropout}"],
+        train_too=dropout == 0,
         aux_logits=False,
         init_weights=True,
+        dropout=dropout,
     )
 
 
