@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,139 @@ layers:
     assert [n for n, _ in model.named_modules()] == [n for n, _ in ref.named_modules()]
     assert list(model.state_dict()) == list(ref.state_dict())
     assert model(torch.randn(2, 4)).shape == (2, 2)
+
+
+# The rule: a repeated layer whose name reads `index` gives each copy its own name, as siblings
+# (no container); the copies chain, the first reads the layer's from:, later layers name them.
+NAMED_COPIES = {
+    "yaml-flow": """\
+name: d
+input: [4]
+blocks:
+  unit: {params: {width: int}, layers: [{name: fc, type: Linear, out_features: $width}, {type: Tanh}]}
+layers:
+  - {name: stem, type: Linear, out_features: 6}
+  - {name: unit$(index + 1), type: unit, width: $(6 + index), repeat: 3, from: input}
+  - {name: tail$(index), type: Linear, out_features: 5, repeat: 2}
+  - {name: head, type: Linear, out_features: 6, from: unit2}
+  - {type: Add, from: [head, stem]}
+""",
+    "yaml-block": """\
+name: d
+input: [4]
+blocks:
+  unit:
+    params:
+      width: int
+    layers:
+      - name: fc
+        type: Linear
+        out_features: $width
+      - type: Tanh
+layers:
+  - name: stem
+    type: Linear
+    out_features: 6
+  - name: unit$(index + 1)
+    type: unit
+    width: $(6 + index)
+    repeat: 3
+    from: input
+  - name: tail$(index)
+    type: Linear
+    out_features: 5
+    repeat: 2
+  - name: head
+    type: Linear
+    out_features: 6
+    from: unit2
+  - type: Add
+    from: [head, stem]
+""",
+}
+NAMED_COPIES["json"] = json.dumps(
+    {
+        "name": "d",
+        "input": [4],
+        "blocks": {
+            "unit": {
+                "params": {"width": "int"},
+                "layers": [{"name": "fc", "type": "Linear", "out_features": "$width"}, {"type": "Tanh"}],
+            }
+        },
+        "layers": [
+            {"name": "stem", "type": "Linear", "out_features": 6},
+            {"name": "unit$(index + 1)", "type": "unit", "width": "$(6 + index)", "repeat": 3}
+            | {"from": "input"},
+            {"name": "tail$(index)", "type": "Linear", "out_features": 5, "repeat": 2},
+            {"name": "head", "type": "Linear", "out_features": 6, "from": "unit2"},
+            {"type": "Add", "from": ["head", "stem"]},
+        ],
+    }
+)
+
+
+class _NamedCopies(nn.Module):
+    """What NAMED_COPIES means, written by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(4, 6)
+        widths = [4, 6, 7, 8]
+        for k in range(3):  # named copies of the block: fc, then the unnamed Tanh numbered "1"
+            unit = OrderedDict([("fc", nn.Linear(widths[k], widths[k + 1])), ("1", nn.Tanh())])
+            self.add_module(f"unit{k + 1}", nn.Sequential(unit))
+        self.tail0, self.tail1 = nn.Linear(8, 5), nn.Linear(5, 5)
+        self.head = nn.Linear(7, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u2 = self.unit2(self.unit1(x))
+        self.tail1(self.tail0(self.unit3(u2)))  # computed, never read: the spec warns about it
+        return self.head(u2) + self.stem(x)
+
+
+@pytest.mark.parametrize("fmt", sorted(NAMED_COPIES))
+def test_a_name_reading_index_names_each_copy(tmp_path: Path, fmt: str) -> None:
+    path = write(tmp_path, NAMED_COPIES[fmt], "d." + fmt.split("-")[0])
+    layers = load_spec(path).to_data()["layers"]
+    names = ["stem", "unit1", "unit2", "unit3", "tail0", "tail1", "head", None]
+    assert [layer.get("name") for layer in layers] == names  # siblings: no container
+    assert layers[1]["from"] == "input" and "from" not in layers[2]  # the first copy reads from:
+    model = torchspec.build(path, seed=0)
+    ref = _NamedCopies()
+    assert list(model.state_dict()) == list(ref.state_dict())
+    ref.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(model(x), ref(x))
+
+
+@pytest.mark.parametrize("count", ["repeat: 0", "repeat: 2, when: false", "repeat: $(1 - 1), from: input"])
+def test_named_copies_left_out_leave_nothing(count: str) -> None:
+    # no copies, no names: the next layer reads what the copies would have read
+    layer = f"{{name: u$(index + 1), type: Linear, out_features: 4, {count}}}"
+    layers = expanded(f"name: r\ninput: [4]\nlayers:\n  - {{name: a, type: ReLU}}\n  - {layer}\n  - Tanh\n")
+    tanh: Any = {"type": "Tanh", "from": "input"} if "from" in count else "Tanh"
+    assert layers["layers"] == [{"name": "a", "type": "ReLU"}, tanh]
+
+
+@pytest.mark.parametrize(
+    ("layer", "message", "col"),
+    [
+        # two copies named alike: the duplicate-name rule, at the name
+        ("{name: x$(index // 2), type: ReLU, repeat: 3}", "duplicate layer name 'x0'", 12),
+        # index outside a repeat: the hint says where it exists (it cannot be a var)
+        ("{name: x$(index), type: ReLU}", "unknown variable 'index'", 15),
+    ],
+)
+def test_copy_names_that_cannot_work_are_located_errors(
+    tmp_path: Path, layer: str, message: str, col: int
+) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, f"name: r\ninput: [4]\nlayers:\n  - {layer}\n"))
+    (problem,) = info.value.problems
+    assert message in problem.message and (problem.line, problem.col) == (4, col)
+    if "index" in message:
+        assert problem.hints == ("'index' is the copy number, known only inside a layer with `repeat:`",)
 
 
 @pytest.mark.parametrize("count", [0, 1, 4])

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from torchspec.expr import INT64, MAX_ITEMS, MAX_TEXT, ExprError, evaluate, make_divisible
-from torchspec.template import render, split
+from torchspec.template import render, split, uses_variable
 
 ENV = {"width": 64, "depths": [3, 4, 6, 3], "stride": 2, "ratio": 0.25, "act": "ReLU", "deep": True}
 
@@ -185,6 +185,27 @@ def test_template_offsets_are_in_the_whole_string() -> None:
     with pytest.raises(ExprError) as info:
         render("x ${width}", ENV)
     assert info.value.offset == 2 and "$name or $(expr)" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "uses"),
+    [
+        ("layer$(index + 1)", True),
+        ("$index", True),
+        ("b$(max(1, index))", True),  # inside a call's arguments
+        ("b$(round(2.5, ndigits=index))", True),  # a keyword argument
+        ("$('a' if depths[index] > 1 else 'b')", True),
+        ("$(width)_$(-index)", True),  # the second of two expressions
+        ("layer$(width + 1)", False),
+        ("index", False),  # plain text, no expression
+        ("$$index", False),  # a literal $
+        ("$(indexes)", False),
+        ("$('index')", False),  # a string, not a variable
+        ("$(index", False),  # broken: evaluating it reports the mistake
+    ],
+)
+def test_uses_variable_finds_the_name_anywhere_in_the_expressions(text: str, uses: bool) -> None:
+    assert uses_variable(text, "index") is uses
 
 
 def test_floats_stay_finite() -> None:

@@ -201,6 +201,8 @@ def _orderable(a: Any, b: Any) -> bool:
 def _known(name: str, names: Mapping[str, Any]) -> str | None:
     import difflib
 
+    if name == "index" and name not in names:  # torchspec.blocks.REPEAT_INDEX, reserved: not a var
+        return "'index' is the copy number, known only inside a layer with `repeat:`"
     close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.7)
     if close:
         return f"did you mean '{close[0]}'?"

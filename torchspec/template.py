@@ -15,7 +15,7 @@ from typing import Any
 
 from torchspec.expr import MAX_ITEMS, Expr, ExprError, evaluate, parse
 
-__all__ = ["has_template", "render", "split"]
+__all__ = ["has_template", "render", "split", "uses_variable"]
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
 Part = str | tuple[str, int]  # literal text, or (expression text, its offset in the string)
@@ -64,6 +64,27 @@ def split(text: str) -> list[Part]:
     if literal or not parts:
         parts.append(literal)
     return parts
+
+
+def uses_variable(text: str, name: str) -> bool:
+    """Whether an expression in ``text`` reads the variable ``name`` (False for text that does not
+    parse: evaluating it reports the mistake)."""
+    if "$" not in text:
+        return False
+    try:
+        exprs = [_parsed(part[0]) for part in split(text) if isinstance(part, tuple) and part[0].strip()]
+    except ExprError:
+        return False
+    stack: list[Any] = list(exprs)
+    while stack:  # Expr nodes, and the tuples (call arguments, keyword pairs) holding them
+        node = stack.pop()
+        if isinstance(node, Expr):
+            if node.op == "name" and node.args[0] == name:
+                return True
+            stack.extend(node.args)
+        elif isinstance(node, tuple):
+            stack.extend(node)
+    return False
 
 
 def _closing(text: str, start: int) -> int:

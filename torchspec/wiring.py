@@ -1,5 +1,9 @@
 """One layer list being expanded: repeat copies, left-out layers and the ``from`` references to them.
 
+Copies of a repeated layer are numbered by position; a repeated layer with a ``name`` becomes a
+container of that name holding them, unless the name reads ``index``: then each copy is named by
+it (``denselayer$(index + 1)``), siblings in the list.
+
 A layer left out (``when: false``, ``repeat: 0``) is read as what it would have read: a reference
 to it by name becomes a reference to its input (its ``from:``, else the sibling before it, else
 ``input``), and the next sibling that read it implicitly reads that input too. Where its input is
@@ -17,6 +21,7 @@ from typing import Any, Protocol
 from torchspec.blocks import REPEAT_INDEX
 from torchspec.document import Path
 from torchspec.errors import Note
+from torchspec.template import uses_variable
 
 __all__ = ["FAILED", "Expanding", "Wiring"]
 
@@ -111,6 +116,8 @@ class Wiring:
     def leave_out(self, item: dict[str, Any], here: Path, env: Mapping[str, Any]) -> None:
         fr = self.source(item, here, env)
         name = item.get("name")
+        if isinstance(name, str) and "repeat" in item and uses_variable(name, REPEAT_INDEX):
+            name = None  # it would have named copies, and none are made: nothing to stand in for
         name = self.ex.value(name, (*here, "name"), None, env, self.notes) if isinstance(name, str) else None
         target = self.current_input()
         if fr is not None and fr != target:  # it read something other than the sibling before it
@@ -148,6 +155,11 @@ class Wiring:
         if "repeat" not in item:  # one layer: keeps its name
             node = self.ex.layer(item, here, self.next_path(), env, self.notes)
             self._append(node, fr, here, self.next_path(), self.result)
+            return
+        if isinstance(item.get("name"), str) and uses_variable(item["name"], REPEAT_INDEX):
+            # a NAME that reads `index` names each copy (denselayer$(index + 1)): siblings, no container
+            named = {k: v for k, v in item.items() if k not in _FAILED_KEYS or k == "name"}
+            self._copies(named, here, count, env, self.out, self.result, fr)
             return
         if "name" in item:  # NAME + repeat: a container NAME holding copies 0 .. count-1
             out = self.next_path()
