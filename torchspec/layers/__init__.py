@@ -22,6 +22,7 @@ from torchspec.layers import (  # noqa: F401  (register)
     norm,
     padding,
     pool,
+    pool_other,
     recurrent,
     reshape,
 )

@@ -245,6 +245,8 @@ class Layer(BaseModel):
 
     # How many inputs the layer takes: (min, max), max None for any number. Add, Concat: (2, None).
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    # Inputs torch reads as int64 indices rather than values (MaxUnpool's second: a pool's indices).
+    index_inputs: ClassVar[tuple[int, ...]] = ()
     # True when the output may share memory with the input (views, Identity, Dropout in eval):
     # an in-place layer downstream would overwrite the input too.
     aliases_input: ClassVar[bool] = False
