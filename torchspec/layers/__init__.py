@@ -23,6 +23,7 @@ from torchspec.layers import (  # noqa: F401  (register)
     padding,
     pool,
     pool_other,
+    rearrange,
     recurrent,
     reshape,
 )
