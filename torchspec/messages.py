@@ -29,6 +29,7 @@ from torchspec.diagnose import (
     where,
 )
 from torchspec.errors import Problem
+from torchspec.layers.catalogue import explain_unknown
 from torchspec.layers.fields import INT64_MAX, describe
 
 __all__ = ["bad_layer", "missing_keys", "unknown_key", "value_problem"]
@@ -162,6 +163,10 @@ def bad_layer(doc: DocumentLike, e: _Err) -> tuple[Path, str, list[str]]:
     tag = e.ctx.get("tag")
     if e.kind == "union_tag_invalid" and isinstance(tag, str):
         target = (*path, "type") if isinstance(found, dict) else path
+        explained = explain_unknown(tag, REGISTRY)
+        if explained is not None:  # LazyLinear, a loss, a container: why, and what to use
+            why, hints = explained
+            return target, f"{where(path)}: {quote(tag)} is not a spec layer: {why}", hints
         guess = did_you_mean(tag, REGISTRY)
         hints = (
             [guess]

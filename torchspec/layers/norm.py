@@ -84,6 +84,15 @@ class BatchNorm3d(_BatchNorm):
     sample_layout = "(C, D, H, W)"
 
 
+@register
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm of any (C, *) samples whose batch statistics are reduced across the processes of
+    a DDP run (``train.parallel: ddp``); in one process it is BatchNorm."""
+
+    type: Literal["SyncBatchNorm"] = "SyncBatchNorm"
+    sample_layout = "(C, *)"
+
+
 class _InstanceNorm(_BatchNorm):
     """Normalises each sample's channels over their own spatial values (torch's defaults: no affine
     weights, no running statistics)."""
