@@ -6,6 +6,7 @@ MaxUnpool through the wiring."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import subprocess
 import sys
@@ -180,3 +181,35 @@ def test_max_unpool_refuses_indices_of_another_shape() -> None:
     }
     with pytest.raises(SpecError, match=r"the indices \[N, 2, 4, 4\] .* must have the shape of the values"):
         torchspec.infer_shapes(spec)
+
+
+def test_lazy_registry_index_matches_the_registrations() -> None:
+    """The registry knows every name before importing its family (a scan of the ``type:``
+    declarations); once all are imported, each name is registered by the module it was indexed to."""
+    from torchspec.layers import FAMILIES, load_all
+
+    code = (
+        "import sys, torchspec.layers as L\n"
+        "where = dict(L.REGISTRY._where)\n"
+        "L.load_all()\n"
+        "print(len(where), sorted(n for n in L.REGISTRY._classes if n not in where))\n"
+        "print(sorted(n for n, c in L.REGISTRY._classes.items() if c.__module__ != where.get(n)))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    count, unindexed = run.stdout.splitlines()[0].split(" ", 1)
+    assert unindexed == "[]", "registered but not found by the index scan"
+    assert run.stdout.splitlines()[1] == "[]", "indexed to another module than the one registering it"
+    load_all()
+    assert int(count) == len(REGISTRY) and len(FAMILIES) >= 10
+
+
+def test_check_builds_only_the_families_a_spec_uses() -> None:
+    code = (
+        "import json, sys, torchspec\n"
+        "torchspec.infer_shapes('specs/lenet5.yaml')\n"
+        "print(json.dumps([m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('torchspec.layers.')]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    loaded = set(json.loads(run.stdout))
+    assert {"conv", "pool", "activation", "reshape", "linear"} <= loaded
+    assert not loaded & {"padding", "pool_other", "rearrange", "recurrent", "attention", "dropout"}
