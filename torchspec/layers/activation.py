@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, register
 from torchspec.layers.fields import Bool, Dim, Float, PosInt, Probability
+from torchspec.layers.reshape import normalize_dim
 
 _FLOAT32_MAX = 3.4028234663852886e38
 
@@ -202,14 +203,7 @@ class GLU(Layer):
     dim: Dim = -1
 
     def infer(self, shape: Shape) -> Inferred:
-        rank = len(shape)
-        if not -rank <= self.dim < rank:
-            raise ShapeError(
-                f"dim {self.dim} is out of range for {{incoming}} (rank {rank} with the batch); "
-                f"use a dim in [{-rank}, {rank - 1}]",
-                field="dim",
-            )
-        dim = self.dim % rank
+        dim = normalize_dim(self.dim, len(shape))
         if shape[dim] % 2:
             raise ShapeError(
                 f"GLU halves dimension {dim}, but it is {shape[dim]} in {{incoming}}, an odd size; "
