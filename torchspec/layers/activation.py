@@ -3,6 +3,7 @@ GLU, which halves ``dim``; PReLU has ``num_parameters`` weights (1, or one per c
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -80,8 +81,10 @@ class CELU(_Inplace):
 
     @model_validator(mode="after")
     def _alpha_invertible(self) -> CELU:
-        # torch computes 1 / alpha and passes alpha and 1 / alpha as float32 scalars
-        if not _FLOAT32_MAX**-1 <= abs(self.alpha) <= _FLOAT32_MAX:
+        # torch computes 1 / alpha and passes alpha and 1 / alpha as float32 scalars; a finite
+        # value beyond float32's range is an overflow error there (an infinite one is not)
+        inverse = abs(1 / self.alpha) if self.alpha else math.inf
+        if not self.alpha or abs(self.alpha) > _FLOAT32_MAX or _FLOAT32_MAX < inverse < math.inf:
             raise PydanticCustomError(
                 "celu_alpha",
                 "alpha {alpha} is 0 or too close to 0 (or too large) for CELU: torch needs alpha "
