@@ -561,15 +561,6 @@ def test_padding_same_needs_stride_1(tmp_path: Path) -> None:
     assert "use stride 1 or an explicit padding" in problem.message
 
 
-def test_return_indices_is_refused(tmp_path: Path) -> None:
-    text = HEAD + "  - {type: MaxPool3d, kernel_size: 2, return_indices: true}\n"
-    problem = one(write(tmp_path, text))
-    assert where(problem) == at(text, 4, "true")
-    assert problem.message.startswith("MaxPool3d (layers[0]): return_indices=True makes the layer")
-    assert problem.message.endswith("remove it")
-    assert problem.hints == ()  # `true` is no YAML surprise
-
-
 def test_union_values_get_one_message(tmp_path: Path) -> None:
     text = (
         "name: bad\ninput: [3, 8, 8]\nlayers:\n"

@@ -21,8 +21,8 @@ Deliberate differences from torch that this sweep does not exercise:
 * a few field bounds are tighter than torch's (eps > 0, BatchNorm momentum in [0, 1]); values are
   drawn from the schema, so those are never tried. (Dropout's p in [0, 1] is torch's own bound.)
 
-Deliberate differences it does exercise: return_indices=True (``DELIBERATE``: the layer would
-return a tuple) and outputs with a zero-size dimension (see ``assert_torch_rejects``).
+Deliberate differences it does exercise: outputs with a zero-size dimension (see
+``assert_torch_rejects``) and validation errors of the kinds in ``DELIBERATE``.
 
 Layers with several inputs (``arity``) get that many inputs, drawn as variations of one shape
 (each dimension kept, made 1, or redrawn: what broadcasting and concatenation care about), and
@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given, note, seed, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -53,9 +53,11 @@ from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError, Tuple
 TYPES = sorted(set(REGISTRY) - {"Sequential"})
 EXAMPLES = 150
 MIN_BUILT = 8  # examples per layer that must reach torch with a valid layer: the sweep is not vacuous
+ROUNDS = 3  # rounds of EXAMPLES examples at most, for layers whose valid region is narrow
 
-# Validation errors for things torch accepts but a Sequential cannot use (a tuple output).
-DELIBERATE = {"return_indices"}
+# Validation errors for things torch accepts but torchspec refuses on purpose (none at present:
+# bounds tighter than torch's are in the schema, so the sweep never draws them).
+DELIBERATE: set[str] = set()
 
 # Constructor arguments a rule infers from the incoming shapes: (which input, which dimension).
 INFERABLE = {
@@ -160,13 +162,25 @@ def _fits(value: int, node: dict[str, Any]) -> bool:
 
 @st.composite
 def layer_data(draw: st.DrawFn, cls: type[Layer], shape: Shape) -> dict[str, Any]:
-    """Spec data for ``cls``: required fields always, optional ones sometimes (torch's default)."""
+    """Spec data for ``cls``: required fields always, optional ones sometimes (torch's default).
+
+    A schema's ``oneOf`` of ``required`` lists (exactly one of output_size and output_ratio) is
+    mostly followed: one alternative's fields are drawn and the others' left out."""
     schema = _schema(cls)
     required = set(schema.get("required", ()))
+    excluded: set[str] = set()
+    chosen: set[str] = set()
+    alternatives = [set(option.get("required", ())) for option in schema.get("oneOf", ())]
+    if alternatives and draw(st.integers(0, 4)):
+        chosen = draw(st.sampled_from(alternatives))
+        required |= chosen
+        excluded = set().union(*alternatives) - chosen
     data: dict[str, Any] = {"type": cls.type_name()}
     for field, node in schema["properties"].items():
-        if field in ("name", "type", "from"):
+        if field in ("name", "type", "from") or field in excluded:
             continue
+        if field in chosen and "anyOf" in node:  # a chosen alternative is given: not null
+            node = {**node, "anyOf": [o for o in node["anyOf"] if o.get("type") != "null"]}
         if field in required or draw(st.booleans()):
             data[field] = draw(_cached_strategy(json.dumps(node, sort_keys=True), shape))
     return data
@@ -184,12 +198,16 @@ def shapes(draw: st.DrawFn, cls: type[Layer]) -> Shape:
 
 @st.composite
 def input_shapes(draw: st.DrawFn, cls: type[Layer]) -> list[Shape]:
-    """``arity`` inputs: a shape, then variations of it (each dim kept, 1, or redrawn)."""
+    """``arity`` inputs: a shape, then variations of it (the same shape, or each dim kept, 1, or
+    redrawn): what broadcasting, concatenation and same-shape pairs (values and indices) care about."""
     base = draw(shapes(cls))
     low, high = cls.arity
     count = draw(st.integers(low, high if high is not None else low + 2))
     out = [base]
     for _ in range(count - 1):
+        if draw(st.booleans()):
+            out.append(base)
+            continue
         out.append(tuple(draw(st.sampled_from([d, d, d, 1, draw(st.integers(1, 6))])) for d in base))
     return out
 
@@ -209,8 +227,15 @@ def _complete(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> di
 
 
 def _call_inputs(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
-    """One random tensor per input, passed to forward as the layer says (a tensor may repeat)."""
-    inputs = [torch.randn(shape) for shape in shapes]
+    """One random tensor per input, passed to forward as the layer says (a tensor may repeat).
+
+    Index inputs (``index_inputs``: MaxUnpool's pool indices) are int64 zeros, valid for any
+    output size."""
+    index = REGISTRY[type_name].index_inputs
+    inputs = [
+        torch.zeros(shape, dtype=torch.int64) if i in index else torch.randn(shape)
+        for i, shape in enumerate(shapes)
+    ]
     return [inputs[i] for i in REGISTRY[type_name].torch_inputs(len(shapes))]
 
 
@@ -331,21 +356,27 @@ def check_example(
 
 @pytest.mark.parametrize("type_name", TYPES)
 def test_rule_matches_torch(type_name: str) -> None:
+    """EXAMPLES examples; a layer whose valid region is narrow (few examples reach torch) gets up
+    to ROUNDS - 1 more rounds of other examples, each round reproducible by its seed."""
     cls = REGISTRY[type_name]
     outcomes: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
     @given(st.data())
     def sweep(data: st.DataObject) -> None:
         inputs = data.draw(input_shapes(cls), label="shapes")
         spec = data.draw(layer_data(cls, inputs[0]), label="spec")
         check_example(cls, inputs, spec, outcomes)
 
-    sweep()
+    for attempt in range(ROUNDS):
+        fixed = settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=attempt == 0,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        run = fixed(sweep) if attempt == 0 else seed(attempt)(fixed(sweep))
+        run()
+        if outcomes["built"] >= MIN_BUILT:
+            break
     assert outcomes["built"] >= MIN_BUILT, f"too few valid examples reached torch: {dict(outcomes)}"

@@ -27,6 +27,7 @@ from torchspec.blocks import (
     read_variants,
     show,
 )
+from torchspec.catalogue import explain_unknown
 from torchspec.diagnose import did_you_mean, quote, sort_problems, where
 from torchspec.errors import Note, Problem, SpecError
 from torchspec.expr import ExprError, size
@@ -282,6 +283,12 @@ class _Expander:
             guess = did_you_mean(kind, [*self.builtin, *self.blocks])
             message = f"unknown layer type {quote(kind)} (neither a built-in layer nor a block)"
             hints = [guess] if guess else ["blocks: " + ", ".join(self.blocks)]
+            from torchspec.layers import REGISTRY
+
+            explained = explain_unknown(kind, REGISTRY)
+            if explained is not None:  # LazyLinear, a loss, a container: why, and what to use
+                message = f"{quote(kind)} is not a spec layer: {explained[0]}"
+                hints = explained[1]
             self.problem((*here, "type"), message, hints, notes)
             return _FAILED
         self.place(here, out)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic_core import core_schema
 
+from torchspec.catalogue import explain_unknown
 from torchspec.diagnose import (
     _NOUNS,
     DocumentLike,
@@ -164,6 +165,10 @@ def bad_layer(doc: DocumentLike, e: _Err, layers: Mapping[str, Any]) -> tuple[Pa
     tag = e.ctx.get("tag")
     if e.kind == "union_tag_invalid" and isinstance(tag, str):
         target = (*path, "type") if isinstance(found, dict) else path
+        explained = explain_unknown(tag, layers)
+        if explained is not None:  # LazyLinear, a loss, a container: why, and what to use
+            why, hints = explained
+            return target, f"{where(path)}: {quote(tag)} is not a spec layer: {why}", hints
         guess = did_you_mean(tag, layers)
         hints = (
             [guess]

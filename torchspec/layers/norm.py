@@ -1,4 +1,5 @@
-"""Normalisation: BatchNorm1d/2d/3d, LayerNorm, GroupNorm. Shapes pass through unchanged."""
+"""Normalisation: BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, RMSNorm, GroupNorm,
+LocalResponseNorm, CrossMapLRN2d. Shapes pass through unchanged."""
 
 from __future__ import annotations
 
@@ -8,11 +9,22 @@ from pydantic import PlainValidator, ValidationInfo, WithJsonSchema, field_valid
 from pydantic_core import PydanticCustomError
 
 from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, prod, register
-from torchspec.layers.fields import Bool, PosFloat, PosInt, Probability, describe
+from torchspec.layers.fields import Bool, Float, PosFloat, PosInt, Probability, describe
 
 
 class _BatchNorm(Layer):
     positional = ("num_features",)
+    statistics: ClassVar[str] = "the batch's statistics per channel"
+    bigger: ClassVar[str] = "use a larger batch"
+
+    @staticmethod
+    def values_per_statistic(shape: Shape) -> int:
+        """How many values each mean/variance is computed over: every sample's, per channel."""
+        return prod(shape) // shape[1]
+
+    @staticmethod
+    def one_value(shape: Shape) -> str:
+        return f"with a batch of {shape[0]}, 1 value per channel"
 
     num_features: PosInt | None = None
     eps: PosFloat = 1e-5
@@ -26,12 +38,12 @@ class _BatchNorm(Layer):
         if self.affine or self.track_running_stats:  # else torch never looks at num_features
             self.check_given("num_features", self.num_features, c, "channels")
         features = c if self.num_features is None else self.num_features
-        if not self.track_running_stats and prod(shape) == c:
-            # without running statistics torch always normalises with the batch's own statistics
+        if not self.track_running_stats and self.values_per_statistic(shape) == 1:
+            # without running statistics torch always normalises with the input's own statistics
             raise ShapeError(
-                f"track_running_stats=false normalises with the batch's statistics, which needs more "
-                f"than 1 value per channel, but the incoming shape is {{incoming}} with a batch of "
-                f"{shape[0]}, 1 value per channel; use a larger batch or track_running_stats: true",
+                f"track_running_stats=false normalises with {self.statistics}, which needs more "
+                f"than 1 value each, but the incoming shape is {{incoming}} {self.one_value(shape)}; "
+                f"{self.bigger} or track_running_stats: true",
                 field="track_running_stats",
             )
         params = 2 * c if self.affine else 0
@@ -72,6 +84,54 @@ class BatchNorm3d(_BatchNorm):
     sample_layout = "(C, D, H, W)"
 
 
+@register
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm of any (C, *) samples whose batch statistics are reduced across the processes of
+    a DDP run (``train.parallel: ddp``); in one process it is BatchNorm."""
+
+    type: Literal["SyncBatchNorm"] = "SyncBatchNorm"
+    sample_layout = "(C, *)"
+
+
+class _InstanceNorm(_BatchNorm):
+    """Normalises each sample's channels over their own spatial values (torch's defaults: no affine
+    weights, no running statistics)."""
+
+    statistics: ClassVar[str] = "each sample's own statistics per channel"
+    bigger: ClassVar[str] = "use a larger spatial size"
+    affine: Bool = False
+    track_running_stats: Bool = False
+
+    @staticmethod
+    def values_per_statistic(shape: Shape) -> int:
+        return prod(shape[2:])
+
+    @staticmethod
+    def one_value(shape: Shape) -> str:
+        return "with 1 value per channel in each sample"
+
+
+@register
+class InstanceNorm1d(_InstanceNorm):
+    type: Literal["InstanceNorm1d"] = "InstanceNorm1d"
+    sample_ranks = (2,)
+    sample_layout = "(C, L)"
+
+
+@register
+class InstanceNorm2d(_InstanceNorm):
+    type: Literal["InstanceNorm2d"] = "InstanceNorm2d"
+    sample_ranks = (3,)
+    sample_layout = "(C, H, W)"
+
+
+@register
+class InstanceNorm3d(_InstanceNorm):
+    type: Literal["InstanceNorm3d"] = "InstanceNorm3d"
+    sample_ranks = (4,)
+    sample_layout = "(C, D, H, W)"
+
+
 def _normalized_shape(value: Any) -> int | list[int]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
@@ -97,6 +157,21 @@ NormalizedShape = Annotated[
 ]
 
 
+def _trailing(normalized_shape: int | list[int], shape: Shape) -> list[int]:
+    """``normalized_shape`` as a list, checked against the trailing dimensions of ``shape``."""
+    dims = list(normalized_shape) if isinstance(normalized_shape, list) else [normalized_shape]
+    # torch only compares trailing sizes: the batch dimension may be among them
+    tail = list(shape[len(shape) - len(dims) :]) if len(dims) <= len(shape) else None
+    if tail != dims:
+        fit = list(shape[-len(dims) :]) if len(dims) < len(shape) else list(shape[-1:])
+        raise ShapeError(
+            f"normalized_shape {dims} must match the trailing dimensions of {{incoming}}; "
+            f"set normalized_shape: {fit}",
+            field="normalized_shape",
+        )
+    return dims
+
+
 @register
 class LayerNorm(Layer):
     """Normalises over the trailing ``normalized_shape`` dimensions."""
@@ -110,17 +185,7 @@ class LayerNorm(Layer):
     bias: Bool = True
 
     def infer(self, shape: Shape) -> Inferred:
-        dims = self.normalized_shape
-        dims = list(dims) if isinstance(dims, list) else [dims]
-        # torch only compares trailing sizes: the batch dimension may be among them
-        tail = list(shape[len(shape) - len(dims) :]) if len(dims) <= len(shape) else None
-        if tail != dims:
-            fit = list(shape[-len(dims) :]) if len(dims) < len(shape) else list(shape[-1:])
-            raise ShapeError(
-                f"normalized_shape {dims} must match the trailing dimensions of {{incoming}}; "
-                f"set normalized_shape: {fit}",
-                field="normalized_shape",
-            )
+        dims = _trailing(self.normalized_shape, shape)
         per = prod(dims)
         params = (per + (per if self.bias else 0)) if self.elementwise_affine else 0
         state: dict[str, Shape] = {}
@@ -177,3 +242,54 @@ class GroupNorm(Layer):
         params = 2 * c if self.affine else 0
         state: dict[str, Shape] = {"weight": (channels,), "bias": (channels,)} if self.affine else {}
         return Inferred(shape, params=params, args={"num_channels": channels}, state=state)
+
+
+@register
+class RMSNorm(Layer):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dimensions (no bias).
+
+    ``eps`` null is torch's default: the machine epsilon of the input's dtype."""
+
+    type: Literal["RMSNorm"] = "RMSNorm"
+    positional: ClassVar[tuple[str, ...]] = ("normalized_shape",)
+
+    normalized_shape: NormalizedShape
+    eps: PosFloat | None = None
+    elementwise_affine: Bool = True
+
+    def infer(self, shape: Shape) -> Inferred:
+        dims = _trailing(self.normalized_shape, shape)
+        if not self.elementwise_affine:
+            return Inferred(shape)
+        return Inferred(shape, params=prod(dims), state={"weight": tuple(dims)})
+
+
+class _LocalResponse(Layer):
+    """Normalises each value by the squares of ``size`` neighbouring channels."""
+
+    positional: ClassVar[tuple[str, ...]] = ("size",)
+    size: PosInt
+    alpha: Float = 1e-4
+    beta: Float = 0.75
+
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        return Inferred(shape)
+
+
+@register
+class LocalResponseNorm(_LocalResponse):
+    type: Literal["LocalResponseNorm"] = "LocalResponseNorm"
+    sample_ranks = (2, 3, 4)
+    sample_layout = "(C, *)"
+    k: Float = 1.0
+
+
+@register
+class CrossMapLRN2d(_LocalResponse):
+    """The Lua Torch form of LocalResponseNorm, on (C, H, W) samples."""
+
+    type: Literal["CrossMapLRN2d"] = "CrossMapLRN2d"
+    sample_ranks = (3,)
+    sample_layout = "(C, H, W)"
+    k: Float = 1  # an int in torch's signature

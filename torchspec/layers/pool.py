@@ -1,4 +1,5 @@
 """Pooling: MaxPool, AvgPool and their adaptive forms, in 1, 2 and 3 spatial dimensions.
+Max pools with ``return_indices: true`` return torch's ``(output, indices)`` tuple.
 
 Output length per spatial dimension (torch's pooling_output_shape):
   out = floor_or_ceil((L + 2p - d(k-1) - 1) / s) + 1, and with ceil_mode the last window must
@@ -18,6 +19,7 @@ from torchspec.layers.base import (
     Layer,
     Shape,
     ShapeError,
+    TupleOut,
     expand,
     fmt_size,
     register,
@@ -26,14 +28,13 @@ from torchspec.layers.base import (
 from torchspec.layers.fields import Bool, OptSizeList, PadSize, PosInt, Size
 
 
-def _no_indices(value: bool) -> bool:
-    if value:
-        raise PydanticCustomError(
-            "return_indices",
-            "return_indices=True makes the layer return a tuple, which a Sequential cannot pass on; "
-            "remove it",
-        )
-    return value
+def with_indices(layer: Layer, shape: Shape) -> Inferred:
+    """A max pool's result: with ``return_indices: true`` torch returns ``(output, indices)``, the
+    indices (int64) shaped as the output; the next layer reads the output, ``from: pool.1`` the
+    indices (MaxUnpool's second input)."""
+    if getattr(layer, "return_indices", False):
+        return Inferred(shape, outputs=TupleOut((shape, shape)))
+    return Inferred(shape)
 
 
 def _pad_at_most_half_kernel(padding: Any, info: ValidationInfo) -> Any:
@@ -94,7 +95,7 @@ class _Pool(Layer):
                     field="kernel_size",
                 )
             out.append(size)
-        return Inferred((*shape[:-rank], *out))
+        return with_indices(self, (*shape[:-rank], *out))
 
 
 def _max_pool_class(rank: int) -> type[_Pool]:
@@ -106,7 +107,6 @@ def _max_pool_class(rank: int) -> type[_Pool]:
         return_indices: Bool = False
 
         _pad = field_validator("padding")(_pad_at_most_half_kernel)
-        _indices = field_validator("return_indices")(_no_indices)
 
     MaxPoolNd.rank = rank
     MaxPoolNd.sample_ranks = (rank + 1,)
@@ -141,7 +141,7 @@ class _Adaptive(Layer):
         size = self.output_size  # type: ignore[attr-defined]
         wanted = [size] * self.rank if not isinstance(size, list) else size
         kept = [w if w is not None else length for w, length in zip(wanted, shape[-self.rank :])]
-        return Inferred((*shape[: -self.rank], *kept))
+        return with_indices(self, (*shape[: -self.rank], *kept))
 
 
 def _adaptive_class(rank: int, max_pool: bool) -> type[_Adaptive]:
@@ -153,7 +153,6 @@ def _adaptive_class(rank: int, max_pool: bool) -> type[_Adaptive]:
 
     class AdaptiveMaxPoolNd(AdaptivePoolNd):
         return_indices: Bool = False
-        _indices = field_validator("return_indices")(_no_indices)
 
     cls = AdaptiveMaxPoolNd if max_pool else AdaptivePoolNd
     cls.rank = rank

@@ -1,11 +1,12 @@
-"""Layers that change the layout: Flatten, Unflatten, Upsample, ChannelShuffle."""
+"""Layers that change the layout: Flatten, Unflatten, Upsample (and UpsamplingNearest2d,
+UpsamplingBilinear2d), ChannelShuffle."""
 
 from __future__ import annotations
 
 import math
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, checked_dim, prod, register
@@ -173,6 +174,52 @@ class Upsample(Layer):
                 field=field,
             )
         return Inferred((*shape[:2], *(checked_dim(o, "output") for o in out)))
+
+
+_Scale = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Upsampling2d(Layer):
+    """torch's fixed-mode Upsample of (C, H, W) samples: exactly one of size and scale_factor."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["size"]}, {"required": ["scale_factor"]}]}
+    )
+    mode: ClassVar[str]
+    sample_ranks = (3,)
+    sample_layout = "(C, H, W)"
+
+    size: PosInt | Annotated[list[PosInt], Field(min_length=2, max_length=2)] | None = None
+    scale_factor: _Scale | Annotated[list[_Scale], Field(min_length=2, max_length=2)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> _Upsampling2d:
+        if (self.size is None) == (self.scale_factor is None):
+            raise PydanticCustomError(
+                "upsample_size",
+                "{type} needs exactly one of size and scale_factor",
+                {"type": self.type_name()},
+            )
+        return self
+
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        given = {k: getattr(self, k) for k in ("size", "scale_factor") if getattr(self, k) is not None}
+        return Upsample.model_validate({"mode": self.mode, **given}).infer(shape)
+
+
+@register
+class UpsamplingNearest2d(_Upsampling2d):
+    type: Literal["UpsamplingNearest2d"] = "UpsamplingNearest2d"
+    mode = "nearest"
+
+
+@register
+class UpsamplingBilinear2d(_Upsampling2d):
+    """Bilinear with align_corners=True."""
+
+    type: Literal["UpsamplingBilinear2d"] = "UpsamplingBilinear2d"
+    mode = "bilinear"
 
 
 @register
