@@ -99,7 +99,7 @@ class Torchvision(_Source):
 
     source: Literal["torchvision"]
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
-    root: str = "data"
+    root: str = Field(default="data", description="relative to the spec's folder")
     download: bool = False
     train: bool = True
     transform: list[Literal["ToTensor", "Grayscale", "Normalize"]] = ["ToTensor"]
@@ -359,7 +359,10 @@ class TrainConfig(_Strict):
         default=None, description="CUDA devices for parallel: dp (default: all)"
     )
     seed: Seed = 0
-    output_dir: str | None = Field(default=None, description="default: runs/<spec name>")
+    output_dir: str | None = Field(
+        default=None,
+        description="default: runs/<spec name> in the working directory; relative: to the spec's folder",
+    )
     checkpoint_every: NonNegInt = Field(default=0, description="also checkpoint every N steps")
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
 

@@ -23,6 +23,7 @@ from torchspec.training.dtypes import DTypeError, input_values
 from torchspec.training.media_input import is_media, load_media
 from torchspec.training.objects import make_loss
 from torchspec.training.parts import evaluate, load_weights, pick_device
+from torchspec.training.paths import spec_folder
 from torchspec.training.resolve import resolve_spec
 
 __all__ = ["DEFAULT_BATCH", "Prediction", "evaluate_checkpoint", "load_input", "open_input", "predict"]
@@ -50,7 +51,7 @@ def evaluate_checkpoint(
     """
     spec, config = resolve_spec(spec, overrides, variant=variant)
     file = spec.document.file
-    base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
+    base_dir = spec_folder(file)
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     report = infer_shapes(spec)  # the output shape without a forward pass (BatchNorm stays untouched)

@@ -54,6 +54,7 @@ from torchspec.training.objects import (
 )
 from torchspec.training.parallel import RANK_WEIGHTS_ENV, Parallel, start_parallel
 from torchspec.training.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.training.paths import run_folder, spec_folder
 from torchspec.training.resolve import resolve_spec
 from torchspec.training.rundir import RunDir, open_run_dir
 from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
@@ -110,7 +111,7 @@ def train(
     try:
         # The folder before any data or model: writable, locked by rank 0 (the writer), no other run
         # there unless resumed or --overwrite; the other ranks wait until it is ready.
-        output_dir = config.output_dir or os.path.join("runs", spec.name)
+        output_dir = run_folder(config.output_dir, spec.name, spec_folder(spec.document.file))
         refused: SpecError | None = None
         if par.main:
             try:
@@ -139,6 +140,19 @@ def train(
         par.close()
 
 
+def _resume_command(spec: Spec, allow_code: bool, *more: str) -> str:
+    """The command that resumes this very run: the same file, --set arguments (then ``more``),
+    variant and consent."""
+    file = spec.document.file
+    args = [*dict.fromkeys(spec.document.overrides.values()), *more]
+    sets = [f"--set {shlex.quote(arg)}" for arg in args]
+    if spec.document.variant is not None:
+        sets.append(f"--variant {shlex.quote(spec.document.variant)}")
+    sets += ["--allow-code"] if allow_code else []  # the consent the run was started with
+    spec_arg = shlex.quote(file) if os.path.isfile(file) else "SPEC"
+    return " ".join(["torchspec train", spec_arg, *sets, "--resume auto"])
+
+
 def _train(
     spec: Spec,
     config: TrainConfig,
@@ -153,7 +167,7 @@ def _train(
 ) -> list[dict[str, Any]]:
     """The loop of :func:`train`, top to bottom; ``out`` prints nothing on DDP ranks other than 0."""
     file = spec.document.file
-    base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
+    base_dir = spec_folder(file)  # relative data paths start here (see .paths)
     out.table(report)
 
     # -- seeds, data, model ----------------------------------------------------------------------
@@ -209,7 +223,7 @@ def _train(
 
     # -- output folder: the resolved spec (spec.yaml), so a run is reproducible from its folder alone
     output_dir = run.path  # checked, locked and cleaned by open_run_dir before any data was loaded
-    resolved = resolved_data(spec, report, config, output_dir)
+    resolved = resolved_data(spec, report, config, output_dir, base_dir)
     resolved_spec = load_spec(resolved, expand=False)  # spec.to_data(): expanded already
     last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
     monitor = config.monitor if val_loader is not None else "train_loss"
@@ -253,6 +267,13 @@ def _train(
         set_rng_state(ckpt["rng"])
         if not par.main:  # the checkpoint's sums are all ranks' so far: rank 0 carries them on
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
+        if epoch >= config.epochs:  # a finished run: nothing to train, nothing rewritten
+            longer = _resume_command(spec, allow_code, f"train.epochs={epoch + config.epochs}")
+            out.warn(
+                f"nothing to do: {path} is a finished run ({epoch} of {config.epochs} epochs done); "
+                f"to train longer, raise train.epochs: {longer}"
+            )
+            return history
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
     if par.main:  # after a resume's settings check: a refused resume leaves the folder as it was
         run.clear_previous(out.say)  # --overwrite: only now, with data and model ready
@@ -309,14 +330,7 @@ def _train(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))
 
-    # the command that resumes this very run: the same file and the same --set arguments
-    sets = [f"--set {shlex.quote(arg)}" for arg in dict.fromkeys(spec.document.overrides.values())]
-    if spec.document.variant is not None:
-        sets.append(f"--variant {shlex.quote(spec.document.variant)}")
-    sets += ["--allow-code"] if allow_code else []  # the consent the run was started with
-    resume_command = " ".join(
-        ["torchspec train", shlex.quote(file) if os.path.isfile(file) else "SPEC", *sets, "--resume auto"]
-    )
+    resume_command = _resume_command(spec, allow_code)
     checked = False
     try:
         while epoch < config.epochs:

@@ -14,6 +14,7 @@ from torchspec.infer import ShapeReport
 from torchspec.spec import Spec
 from torchspec.training.config import CLASSIFICATION_LOSSES, TrainConfig
 from torchspec.training.objects import accuracy_counts, adapt_target
+from torchspec.training.paths import absolute_paths
 
 __all__ = [
     "autocast",
@@ -204,8 +205,11 @@ def label_range_problem(
     )
 
 
-def resolved_data(spec: Spec, report: ShapeReport, config: TrainConfig, output_dir: str) -> dict[str, Any]:
-    """The spec as run: overrides applied, inferred layer arguments written out, train complete."""
+def resolved_data(
+    spec: Spec, report: ShapeReport, config: TrainConfig, output_dir: str, base_dir: str
+) -> dict[str, Any]:
+    """The spec as run: overrides applied, inferred layer arguments written out, train complete,
+    its paths absolute (``base_dir``: the spec's folder), so it means the same from anywhere."""
     data = spec.to_data()
     for row in report.rows:
         node: Any = data
@@ -215,7 +219,7 @@ def resolved_data(spec: Spec, report: ShapeReport, config: TrainConfig, output_d
             node.setdefault(key, list(value) if isinstance(value, tuple) else value)
     train = config.model_dump(mode="json", exclude_none=True)
     train["output_dir"] = output_dir
-    data["train"] = train
+    data["train"] = absolute_paths(train, base_dir)
     return data
 
 

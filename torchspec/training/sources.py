@@ -8,7 +8,6 @@ key of the source it is about so the caller can point at that line of the spec (
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from torch.utils.data import Dataset, TensorDataset
 from torchspec.training import config as C
 from torchspec.training.arrays import ArrayFileError, open_array
 from torchspec.training.dtypes import INT64_MAX, input_values, largest, target_values
+from torchspec.training.paths import resolve_path
 
 __all__ = ["ArrayDataset", "SourceError", "builtin_source", "synthetic_motion"]
 
@@ -96,13 +96,6 @@ def _tensor(value: Any) -> torch.Tensor:
     return value if isinstance(value, torch.Tensor) else torch.from_numpy(value)  # converted: owned
 
 
-def _path(name: str, base_dir: str | None) -> str:
-    path = os.path.expanduser(name)
-    if not os.path.isabs(path) and base_dir:
-        path = os.path.join(base_dir, path)
-    return path
-
-
 def _open(path: str, key: str | None, what: str, field: str) -> Any:
     try:
         return open_array(path, key, what)
@@ -111,12 +104,12 @@ def _open(path: str, key: str | None, what: str, field: str) -> Any:
 
 
 def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
-    inputs_path = _path(cfg.inputs, base_dir)
+    inputs_path = resolve_path(cfg.inputs, base_dir)
     if cfg.targets is None and inputs_path.lower().endswith(".npy"):
         raise SourceError("a .npy file holds one array: give the targets as `targets: FILE`", "inputs")
     inputs = _open(inputs_path, cfg.inputs_key, "inputs", "inputs")
     if cfg.targets is not None:
-        targets = _open(_path(cfg.targets, base_dir), cfg.targets_key, "targets", "targets")
+        targets = _open(resolve_path(cfg.targets, base_dir), cfg.targets_key, "targets", "targets")
     else:
         targets = _open(inputs_path, cfg.targets_key, "targets", "inputs")
     field = "targets" if cfg.targets is not None else "inputs"
@@ -142,7 +135,7 @@ def _digits() -> tuple[Dataset[Any], int]:
     return TensorDataset(images, torch.from_numpy(bunch.target.astype(np.int64))), 10
 
 
-def _torchvision(cfg: C.Torchvision) -> Dataset[Any]:
+def _torchvision(cfg: C.Torchvision, base_dir: str | None) -> Dataset[Any]:
     try:
         import torchvision
         from torchvision import transforms
@@ -163,9 +156,10 @@ def _torchvision(cfg: C.Torchvision) -> Dataset[Any]:
         steps.append(transforms.Normalize((0.5,), (0.5,)))
     transform = transforms.Compose(steps)
     factory = getattr(torchvision.datasets, cfg.name)
+    root = resolve_path(cfg.root, base_dir)
     if cfg.name in ("ImageFolder", "DatasetFolder"):
-        return factory(cfg.root, transform=transform)  # type: ignore[no-any-return]
-    return factory(cfg.root, train=cfg.train, download=cfg.download, transform=transform)  # type: ignore[no-any-return]
+        return factory(root, transform=transform)  # type: ignore[no-any-return]
+    return factory(root, train=cfg.train, download=cfg.download, transform=transform)  # type: ignore[no-any-return]
 
 
 def _is_dataset(obj: Any) -> bool:
@@ -191,5 +185,5 @@ def builtin_source(
     if isinstance(cfg, C.Tensors):
         return _tensors(cfg, base_dir), None
     if isinstance(cfg, C.Torchvision):
-        return _torchvision(cfg), None
+        return _torchvision(cfg, base_dir), None
     raise TypeError(f"unknown data source {cfg!r}")
