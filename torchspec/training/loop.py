@@ -11,7 +11,6 @@ writes files. The speed options (:mod:`.speed`) are checked before any data is l
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -138,6 +137,32 @@ def train(
         if run is not None:
             run.release()
         par.close()
+
+
+def _best_weights(best_path: str) -> dict[str, torch.Tensor] | None:
+    """The best epoch's weights (best.ckpt, verified as any checkpoint), None when there is none."""
+    return load_checkpoint(best_path)["model"] if os.path.exists(best_path) else None
+
+
+def _done_line(
+    history: list[dict[str, Any]], step: int, monitor: str, best: float | None, output_dir: str
+) -> str:
+    """``done: ...`` with the last epoch's metrics and which file holds which weights."""
+    final = history[-1] if history else {}
+    parts = [f"done: {len(history)} epochs, {step} steps"]
+    if final.get("val_accuracy") is not None:
+        parts.append(f"val accuracy {100 * final['val_accuracy']:.1f}%")
+    if final.get("val_loss") is not None:
+        parts.append(f"val loss {final['val_loss']:.4f}")
+    best_epoch = next((row["epoch"] for row in history if row.get(monitor) == best), None)
+    if best_epoch is not None:
+        parts.append(
+            f"model.safetensors: best {monitor} {best:.4g} (epoch {best_epoch}), "
+            f"last.ckpt: last epoch ({final['epoch']})"
+        )
+    names = ("model.safetensors", "best.ckpt", "last.ckpt", "metrics.csv", "spec.yaml")
+    written = ", ".join(n for n in names if os.path.exists(os.path.join(output_dir, n)))
+    return ", ".join(parts) + f"; outputs in {output_dir}/ ({written})"
 
 
 def _resume_command(spec: Spec, allow_code: bool, *more: str) -> str:
@@ -287,7 +312,7 @@ def _train(
     def snapshot(totals: dict[str, Any]) -> dict[str, Any]:
         """Everything an exact resume needs, as tensors and plain values (weights_only-loadable)."""
         return {
-            "spec": json.dumps(resolved),  # expanded: blocks, repeats and vars written out
+            "spec": resolved,  # a mapping (load_spec/build take it), expanded: blocks, repeats, vars
             **provenance(spec.document),  # the variant and --set arguments it was expanded with
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -447,21 +472,19 @@ def _train(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
-    if par.main:
+    if par.main:  # model.safetensors: the best epoch's weights (last.ckpt keeps the last ones)
         with run.writing(run.file("model.safetensors")):
-            save_model(model, resolved_spec, run.file("model.safetensors"), made_from=spec)
+            save_model(
+                model,
+                resolved_spec,
+                run.file("model.safetensors"),
+                made_from=spec,
+                state=_best_weights(best_path),
+            )
     if par.distributed and os.environ.get(RANK_WEIGHTS_ENV):  # tests: every rank's final weights
         save_model(
             model, resolved_spec, os.path.join(os.environ[RANK_WEIGHTS_ENV], f"rank{par.rank}.safetensors")
         )
     par.barrier()
-    final = history[-1] if history else {}
-    parts = [f"done: {len(history)} epochs, {step} steps"]
-    if final.get("val_accuracy") is not None:
-        parts.append(f"val accuracy {100 * final['val_accuracy']:.1f}%")
-    if final.get("val_loss") is not None:
-        parts.append(f"val loss {final['val_loss']:.4f}")
-    names = ("model.safetensors", "best.ckpt", "last.ckpt", "metrics.csv", "spec.yaml")
-    written = ", ".join(n for n in names if os.path.exists(os.path.join(output_dir, n)))
-    out.warn(", ".join(parts) + f"; outputs in {output_dir}/ ({written})")
+    out.warn(_done_line(history, step, monitor, best, output_dir))
     return history
