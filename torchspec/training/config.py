@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from torchspec.layers.fields import NonNegInt, PosFloat, PosInt
 from torchspec.training.folder_config import FrameFolder, ImageFolder, VideoFolder
+from torchspec.training.tuning_config import Init, ParamGroup, Pattern
 
 __all__ = [
     "DATA_SOURCES",
@@ -365,6 +366,9 @@ class TrainConfig(_Strict):
     )
     checkpoint_every: NonNegInt = Field(default=0, description="also checkpoint every N steps")
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    init: Init | None = Field(default=None, description="start from these weights (fine-tuning)")
+    freeze: list[Pattern] = Field(default=[], description="parameters that stay as they are")
+    param_groups: list[ParamGroup] = Field(default=[], description="per-pattern lr / weight_decay")
 
     @model_validator(mode="after")
     def _checks(self) -> TrainConfig:

@@ -44,6 +44,7 @@ from torchspec.training.checkpoint import (
 from torchspec.training.config import TrainConfig
 from torchspec.training.console import Reporter, write_metrics
 from torchspec.training.data import epoch_seed, load_data, make_loader
+from torchspec.training.finetune import apply_init, freeze, optimizer_groups
 from torchspec.training.objects import (
     accuracy_counts,
     adapt_target,
@@ -233,8 +234,9 @@ def _train(
     x_format = plan.input_format(len(report.input))  # channels_last(_3d) batches when asked for
 
     model = build_from_report(report, seed=config.seed).to(device)
+    frozen = freeze(model, config.freeze, spec.document) if config.freeze else []
     loss_fn = make_loss(config.loss)
-    optimizer = make_optimizer(config.optimizer, model.parameters())
+    optimizer = make_optimizer(config.optimizer, optimizer_groups(model, config, spec.document))
     scheduler, interval = None, "epoch"
     if config.scheduler is not None:
         scheduler, interval = make_scheduler(
@@ -300,6 +302,11 @@ def _train(
             )
             return history
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
+    if resume is None and config.init is not None:  # fine-tuning: a fresh run starts from these weights
+        for line in apply_init(model, config, base_dir, spec.document).lines():
+            out.say(line)
+    if frozen:
+        out.say(f"frozen: {len(frozen)} parameter tensors ({', '.join(config.freeze)})")
     if par.main:  # after a resume's settings check: a refused resume leaves the folder as it was
         run.clear_previous(out.say)  # --overwrite: only now, with data and model ready
         with run.writing(run.file("spec.yaml")):

@@ -23,7 +23,7 @@ def make_loss(cfg: Any) -> nn.Module:
     return getattr(nn, cfg.type)(**_kwargs(cfg))  # type: ignore[no-any-return]
 
 
-def make_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def make_optimizer(cfg: Any, params: Iterable[Any]) -> torch.optim.Optimizer:
     return getattr(torch.optim, cfg.type)(params, **_kwargs(cfg))  # type: ignore[no-any-return]
 
 
