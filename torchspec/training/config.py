@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from torchspec.layers.fields import NonNegInt, PosFloat, PosInt
 from torchspec.training.folder_config import FrameFolder, ImageFolder, VideoFolder
-from torchspec.training.tuning_config import Init, ParamGroup, Pattern
+from torchspec.training.tuning_config import EmaConfig, Init, ParamGroup, Pattern
 
 __all__ = [
     "DATA_SOURCES",
@@ -344,6 +344,9 @@ class TrainConfig(_Strict):
     scheduler: Scheduler | None = None
     warmup_steps: NonNegInt = Field(default=0, description="linear learning-rate warmup, in steps")
     grad_clip: PosFloat | None = Field(default=None, description="clip the gradient norm to this")
+    grad_clip_value: PosFloat | None = Field(default=None, description="clip each gradient to ±this")
+    accumulate_steps: PosInt = Field(default=1, description="batches summed into one optimizer step")
+    ema: EmaConfig | None = Field(default=None, description="validate and save an EMA of the weights")
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         default="fp32", description="autocast dtype; fp16 adds a GradScaler and needs CUDA"
@@ -366,6 +369,8 @@ class TrainConfig(_Strict):
     )
     checkpoint_every: NonNegInt = Field(default=0, description="also checkpoint every N steps")
     monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    patience: PosInt | None = Field(default=None, description="early stop: epochs without improvement")
+    min_delta: NonNegFloat = Field(default=0.0, description="early stop: the least change that improves")
     init: Init | None = Field(default=None, description="start from these weights (fine-tuning)")
     freeze: list[Pattern] = Field(default=[], description="parameters that stay as they are")
     param_groups: list[ParamGroup] = Field(default=[], description="per-pattern lr / weight_decay")

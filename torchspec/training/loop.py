@@ -58,6 +58,7 @@ from torchspec.training.paths import run_folder, spec_folder
 from torchspec.training.resolve import resolve_spec
 from torchspec.training.rundir import RunDir, open_run_dir
 from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
+from torchspec.training.stepper import Ema, Stepper, batch_sizes, early_stop
 
 __all__ = ["Interrupted", "train"]
 
@@ -140,9 +141,10 @@ def train(
         par.close()
 
 
-def _best_weights(best_path: str) -> dict[str, torch.Tensor] | None:
-    """The best epoch's weights (best.ckpt, verified as any checkpoint), None when there is none."""
-    return load_checkpoint(best_path)["model"] if os.path.exists(best_path) else None
+def _best_weights(best_path: str, key: str) -> dict[str, torch.Tensor] | None:
+    """The best epoch's weights (``key``: model or ema) from best.ckpt, verified as any checkpoint;
+    None when there is none."""
+    return load_checkpoint(best_path)[key] if os.path.exists(best_path) else None  # type: ignore[no-any-return]
 
 
 def _done_line(
@@ -230,7 +232,9 @@ def _train(
     val_loader = (
         make_loader(data.val, config, train=False, pin_memory=pin)[0] if data.val is not None else None
     )
-    steps_per_epoch = len(train_loader)  # per rank
+    # this rank's batch sizes in an epoch; accumulate_steps of them make one optimizer step
+    sizes = batch_sizes(len(sampler), config.batch_size, config.drop_last)
+    steps_per_epoch = -(-len(sizes) // config.accumulate_steps)  # optimizer steps
     x_format = plan.input_format(len(report.input))  # channels_last(_3d) batches when asked for
 
     model = build_from_report(report, seed=config.seed).to(device)
@@ -247,6 +251,7 @@ def _train(
             monitor=config.monitor,
         )
     scaler = torch.amp.GradScaler(device.type, enabled=plan.scaler)  # fp16 only: loss scaling
+    ema = Ema(model, config.ema.decay) if config.ema is not None else None  # the weights' average
 
     # -- output folder: the resolved spec (spec.yaml), so a run is reproducible from its folder alone
     output_dir = run.path  # checked, locked and cleaned by open_run_dir before any data was loaded
@@ -288,23 +293,30 @@ def _train(
             ]
             raise SpecError([Problem(path, 0, 0, message, tuple(hints))])
         load_state_checked(model, ckpt["model"], path)  # a per-layer diff if the spec changed
+        if ema is not None:
+            load_state_checked(ema.module, ckpt.get("ema") or {}, path)
         restore(ckpt, path, optimizer, scheduler, scaler)  # checked against this run's objects first
         epoch, batch, step, best = ckpt["epoch"], ckpt["batch"], ckpt["step"], ckpt["best"]
         history, sums = list(ckpt["history"]), dict(ckpt["sums"])
         set_rng_state(ckpt["rng"])
         if not par.main:  # the checkpoint's sums are all ranks' so far: rank 0 carries them on
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
-        if epoch >= config.epochs:  # a finished run: nothing to train, nothing rewritten
-            longer = _resume_command(spec, allow_code, f"train.epochs={epoch + config.epochs}")
-            out.warn(
-                f"nothing to do: {path} is a finished run ({epoch} of {config.epochs} epochs done); "
-                f"to train longer, raise train.epochs: {longer}"
-            )
+        early = early_stop(history, monitor, config.patience, config.min_delta) if not batch else None
+        if epoch >= config.epochs or early:  # a finished run: nothing to train, nothing rewritten
+            if early:  # patience and epochs may change on a resume (checkpoint.RESUME_FREE_KEYS)
+                more = _resume_command(spec, allow_code, f"train.patience={(config.patience or 0) + 5}")
+                why, how = early, "raise train.patience (or drop it)"
+            else:
+                more = _resume_command(spec, allow_code, f"train.epochs={epoch + config.epochs}")
+                why, how = f"{epoch} of {config.epochs} epochs done", "raise train.epochs"
+            out.warn(f"nothing to do: {path} is a finished run ({why}); to train longer, {how}: {more}")
             return history
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
     if resume is None and config.init is not None:  # fine-tuning: a fresh run starts from these weights
         for line in apply_init(model, config, base_dir, spec.document).lines():
             out.say(line)
+        if ema is not None:
+            ema.module.load_state_dict(model.state_dict())
     if frozen:
         out.say(f"frozen: {len(frozen)} parameter tensors ({', '.join(config.freeze)})")
     if par.main:  # after a resume's settings check: a refused resume leaves the folder as it was
@@ -315,6 +327,9 @@ def _train(
     # What the loop calls: `model` in channels_last if asked, wrapped (DataParallel / DDP, which
     # broadcasts rank 0's weights), compiled if asked. `model` stays the plain module that is saved.
     net = apply_speed(model, plan, out.say, wrap=lambda module: par.wrap(module, device))
+    stepper = Stepper(model, optimizer, scaler, scheduler, interval, config, sizes, ema)
+    # validation sees the EMA weights when there are some; under ddp the plain module (no gradient sync)
+    judged = ema.module if ema is not None else (model if par.distributed else net)
 
     def snapshot(totals: dict[str, Any]) -> dict[str, Any]:
         """Everything an exact resume needs, as tensors and plain values (weights_only-loadable)."""
@@ -322,6 +337,7 @@ def _train(
             "spec": resolved,  # a mapping (load_spec/build take it), expanded: blocks, repeats, vars
             **provenance(spec.document),  # the variant and --set arguments it was expanded with
             "model": model.state_dict(),
+            **({"ema": ema.module.state_dict()} if ema is not None else {}),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "scaler": scaler.state_dict() if scaler.is_enabled() else None,
@@ -390,23 +406,8 @@ def _train(
                     where = f"step {step + 1} (epoch {epoch + 1}, batch {batch + 1})"
                     shown = loss_value if not math.isfinite(loss_value) else "not finite on another rank"
                     raise diverged(f"the loss is {shown} at {where}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                # Linear warmup scales the scheduled lr for this step only; the scheduler never sees it.
-                scheduled = [group["lr"] for group in optimizer.param_groups]
-                if step < config.warmup_steps:
-                    for group, lr in zip(optimizer.param_groups, scheduled):
-                        group["lr"] = lr * (step + 1) / config.warmup_steps
-                scaler.step(optimizer)
-                scaler.update()
-                for group, lr in zip(optimizer.param_groups, scheduled):
-                    group["lr"] = lr
-                if scheduler is not None and interval == "step":
-                    scheduler.step()
-                step, batch = step + 1, batch + 1
+                stepped = stepper.backward(loss, batch, step)  # accumulates; steps at a group's end
+                step, batch = step + stepped, batch + 1
                 sums["loss"] += loss_value * x.shape[0]
                 sums["samples"] += x.shape[0]
                 counts = accuracy_counts(config.loss.type, output.detach(), target)
@@ -417,6 +418,8 @@ def _train(
                 acc = sums["correct"] / sums["counted"] if sums["counted"] else None
                 out.advance(loss_value, acc, sums["samples"] / max(elapsed, 1e-9))
                 sums["seconds"] = elapsed
+                if not stepped:  # checkpoints and interrupts only between optimizer steps
+                    continue
                 if stopping or (config.checkpoint_every and step % config.checkpoint_every == 0):
                     checkpoint(last_path)  # mid-epoch: a kill now loses at most checkpoint_every steps
                 if stopping:
@@ -435,7 +438,7 @@ def _train(
             val_loss, val_acc = None, None
             if val_loader is not None:  # ddp: the plain module (no gradient sync needed to evaluate)
                 val_loss, val_acc = evaluate(
-                    model if par.distributed else net,
+                    judged,
                     val_loader,
                     loss_fn,
                     config.loss.type,
@@ -474,6 +477,10 @@ def _train(
             if improved:
                 checkpoint(best_path)
             out.end_epoch(row, config.epochs, improved)
+            early = early_stop(history, monitor, config.patience, config.min_delta)
+            if early:
+                out.warn(early)
+                break
     finally:
         out.stop()
         for signum, handler in previous.items():
@@ -486,7 +493,7 @@ def _train(
                 resolved_spec,
                 run.file("model.safetensors"),
                 made_from=spec,
-                state=_best_weights(best_path),
+                state=_best_weights(best_path, "ema" if ema is not None else "model"),
             )
     if par.distributed and os.environ.get(RANK_WEIGHTS_ENV):  # tests: every rank's final weights
         save_model(

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-__all__ = ["Init", "ParamGroup", "Pattern"]
+__all__ = ["EmaConfig", "Init", "ParamGroup", "Pattern"]
 
 Pattern = Annotated[str, Field(min_length=1, description="a parameter name glob (fc.*) or a module prefix")]
 
@@ -54,3 +54,9 @@ class ParamGroup(_Strict):
     weight_decay: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
         default=None, description="default: the optimizer's weight_decay"
     )
+
+
+class EmaConfig(_Strict):
+    """An exponential moving average of the weights (timm's ModelEmaV2), validated and saved."""
+
+    decay: Annotated[float, Field(gt=0, lt=1, description="per optimizer step, e.g. 0.999")] = 0.999
