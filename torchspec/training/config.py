@@ -25,6 +25,7 @@ __all__ = [
     "Optimizer",
     "Scheduler",
     "TrainConfig",
+    "higher_is_better",
 ]
 
 Float = Annotated[float, Field(allow_inf_nan=False)]
@@ -321,6 +322,11 @@ Scheduler = Annotated[
 ]
 
 
+def higher_is_better(monitor: str) -> bool:
+    """Accuracies and F1 grow as the model improves; losses and errors shrink."""
+    return monitor.endswith(("accuracy", "f1"))
+
+
 # -- the section ------------------------------------------------------------------------------------
 class TrainConfig(_Strict):
     """How to train the model: data, loader, loss, optimizer, schedule, device and outputs."""
@@ -329,6 +335,7 @@ class TrainConfig(_Strict):
 
     data: DataSource
     val: DataSource | None = Field(default=None, description="a separate validation source")
+    test: DataSource | None = Field(default=None, description="a test set: what `torchspec eval` scores")
     batch_size: PosInt = 32
     shuffle: bool = True
     num_workers: NonNegInt = 0
@@ -368,7 +375,9 @@ class TrainConfig(_Strict):
         description="default: runs/<spec name> in the working directory; relative: to the spec's folder",
     )
     checkpoint_every: NonNegInt = Field(default=0, description="also checkpoint every N steps")
-    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    monitor: Literal[
+        "val_loss", "val_accuracy", "val_top5_accuracy", "val_macro_f1", "val_mae", "val_rmse"
+    ] = Field(default="val_loss", description="the metric that picks the best epoch (and early stopping)")
     patience: PosInt | None = Field(default=None, description="early stop: epochs without improvement")
     min_delta: NonNegFloat = Field(default=0.0, description="early stop: the least change that improves")
     init: Init | None = Field(default=None, description="start from these weights (fine-tuning)")
@@ -383,6 +392,15 @@ class TrainConfig(_Strict):
             raise ValueError("persistent_workers: true needs num_workers > 0")
         if self.num_workers == 0 and self.prefetch_factor is not None:
             raise ValueError("prefetch_factor needs num_workers > 0")
+        regression = self.loss.type not in CLASSIFICATION_LOSSES and self.loss.type != "BCEWithLogitsLoss"
+        if regression and self.monitor in ("val_accuracy", "val_top5_accuracy", "val_macro_f1"):
+            raise ValueError(
+                f"monitor: {self.monitor} needs a classification loss; use val_loss, val_mae or val_rmse"
+            )
+        if not regression and self.monitor in ("val_mae", "val_rmse"):
+            raise ValueError(
+                f"monitor: {self.monitor} is for regression; use val_loss, val_accuracy or val_macro_f1"
+            )
         if self.device_ids is not None and self.parallel != "dp":
             raise ValueError("device_ids is for parallel: dp (ddp uses one device per local rank)")
         return self

@@ -41,7 +41,7 @@ from torchspec.training.checkpoint import (
     set_rng_state,
     spec_of,
 )
-from torchspec.training.config import TrainConfig
+from torchspec.training.config import TrainConfig, higher_is_better
 from torchspec.training.console import Reporter, write_metrics
 from torchspec.training.data import epoch_seed, load_data, make_loader
 from torchspec.training.finetune import apply_init, freeze, optimizer_groups
@@ -53,7 +53,13 @@ from torchspec.training.objects import (
     make_scheduler,
 )
 from torchspec.training.parallel import RANK_WEIGHTS_ENV, Parallel, start_parallel
-from torchspec.training.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.training.parts import (
+    autocast,
+    check_first_batch,
+    pick_device,
+    resolved_data,
+    validation_row,
+)
 from torchspec.training.paths import run_folder, spec_folder
 from torchspec.training.resolve import resolve_spec
 from torchspec.training.rundir import RunDir, open_run_dir
@@ -259,7 +265,7 @@ def _train(
     resolved_spec = load_spec(resolved, expand=False)  # spec.to_data(): expanded already
     last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
     monitor = config.monitor if val_loader is not None else "train_loss"
-    maximize = monitor.endswith("accuracy")
+    maximize = higher_is_better(monitor)
 
     # -- position in the run; a resume overwrites all of it from the checkpoint --------------------
     epoch, batch, step = 0, 0, 0  # epoch index, batches done in it, optimizer steps done overall
@@ -435,21 +441,14 @@ def _train(
             totals = par.sum({k: v for k, v in sums.items() if k != "seconds"})  # all ranks' samples
             train_loss = totals["loss"] / max(totals["samples"], 1)
             train_acc = totals["correct"] / totals["counted"] if totals["counted"] else None
-            val_loss, val_acc = None, None
-            if val_loader is not None:  # ddp: the plain module (no gradient sync needed to evaluate)
-                val_loss, val_acc = evaluate(
-                    judged,
-                    val_loader,
-                    loss_fn,
-                    config.loss.type,
-                    device,
-                    config.precision,
-                    x_format,
+            val: dict[str, Any] = {"val_loss": None, "val_accuracy": None}
+            if val_loader is not None:
+                val = validation_row(judged, val_loader, loss_fn, config, device, x_format)
+            if val["val_loss"] is not None and not math.isfinite(val["val_loss"]):  # the same on every rank
+                raise diverged(
+                    f"the validation loss is {val['val_loss']} after epoch {epoch + 1} (step {step})"
                 )
-            if val_loss is not None and not math.isfinite(val_loss):  # every rank saw the same value
-                raise diverged(f"the validation loss is {val_loss} after epoch {epoch + 1} (step {step})")
-            metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}
-            value = metrics.get(monitor)
+            value = {"train_loss": train_loss, **val}.get(monitor)
             if scheduler is not None and interval == "metric":
                 scheduler.step(value if value is not None else train_loss)
             elif scheduler is not None and interval == "epoch":
@@ -460,8 +459,7 @@ def _train(
                 "lr": float(optimizer.param_groups[0]["lr"]),
                 "train_loss": train_loss,
                 "train_accuracy": train_acc,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
+                **val,  # val_loss, val_accuracy, then the task's other metrics (.metrics)
                 "seconds": time.perf_counter() - started,
             }
             history.append(row)

@@ -37,7 +37,7 @@ def make_scheduler(
         args["total_steps"] = cfg.total_steps or epochs * max(steps_per_epoch, 1)
         return sched.OneCycleLR(optimizer, **args), "step"
     if isinstance(cfg, C.ReduceLROnPlateau):
-        args["mode"] = cfg.mode or ("max" if monitor.endswith("accuracy") else "min")
+        args["mode"] = cfg.mode or ("max" if C.higher_is_better(monitor) else "min")
         return sched.ReduceLROnPlateau(optimizer, **args), "metric"
     return getattr(sched, cfg.type)(optimizer, **args), "epoch"
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from torchspec.training.config import TrainConfig
+from torchspec.training.config import TrainConfig, higher_is_better
 
 __all__ = ["Ema", "Stepper", "batch_sizes", "early_stop"]
 
@@ -115,7 +115,7 @@ def early_stop(
     by more than ``min_delta`` (from the history alone, so a resume decides the same); else None."""
     if patience is None:
         return None
-    maximize = monitor.endswith("accuracy")
+    maximize = higher_is_better(monitor)
     best, best_epoch, wait = None, 0, 0
     for row in history:
         value = row.get(monitor)
