@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from torchspec.builder import build_from_report, provenance, save_model
-from torchspec.errors import Problem, SpecError
+from torchspec.errors import Problem, SpecError, format_problems
 from torchspec.fileio import write_text
 from torchspec.infer import ShapeReport, infer_shapes
 from torchspec.memory import check_fits, run_estimate
@@ -62,6 +62,7 @@ from torchspec.training.parts import (
 )
 from torchspec.training.paths import run_folder, spec_folder
 from torchspec.training.resolve import resolve_spec
+from torchspec.training.run_checks import run_problems
 from torchspec.training.rundir import RunDir, open_run_dir
 from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
 from torchspec.training.stepper import Ema, Stepper, batch_sizes, early_stop
@@ -102,6 +103,11 @@ def train(
     spec, config = resolve_spec(spec, overrides, variant=variant)
     device = pick_device(config.device)
     report = infer_shapes(spec, batch=config.batch_size)  # per-rank batch under ddp
+    found = run_problems(spec.document, report, config)  # the loss and schedule against the run
+    if any(p.severity == "error" for p in found):
+        raise SpecError([p for p in found if p.severity == "error"])
+    if found:
+        out.warn(format_problems(found))
     plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model
     check_fits(  # before any data or weights: the analytic size against the free memory
         run_estimate(report, "train", config.optimizer, plan.precision),
