@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import shlex
 import signal
 import threading
 import time
@@ -26,20 +25,25 @@ import torch
 import yaml
 
 from torchspec.builder import build_from_report, provenance, save_model
-from torchspec.errors import Problem, SpecError, format_problems
+from torchspec.errors import SpecError, format_problems
 from torchspec.fileio import write_text
 from torchspec.infer import ShapeReport, infer_shapes
 from torchspec.memory import check_fits, run_estimate
 from torchspec.spec import Spec, load_spec
+from torchspec.training.bookkeeping import (
+    best_weights,
+    check_resume_settings,
+    done_line,
+    finished,
+    resume_command,
+)
 from torchspec.training.checkpoint import (
     get_rng_state,
     load_checkpoint,
     load_state_checked,
     restore,
-    resume_changes,
     save_checkpoint,
     set_rng_state,
-    spec_of,
 )
 from torchspec.training.config import TrainConfig, higher_is_better
 from torchspec.training.console import Reporter, write_metrics
@@ -153,46 +157,6 @@ def train(
         par.close()
 
 
-def _best_weights(best_path: str, key: str) -> dict[str, torch.Tensor] | None:
-    """The best epoch's weights (``key``: model or ema) from best.ckpt, verified as any checkpoint;
-    None when there is none."""
-    return load_checkpoint(best_path)[key] if os.path.exists(best_path) else None  # type: ignore[no-any-return]
-
-
-def _done_line(
-    history: list[dict[str, Any]], step: int, monitor: str, best: float | None, output_dir: str
-) -> str:
-    """``done: ...`` with the last epoch's metrics and which file holds which weights."""
-    final = history[-1] if history else {}
-    parts = [f"done: {len(history)} epochs, {step} steps"]
-    if final.get("val_accuracy") is not None:
-        parts.append(f"val accuracy {100 * final['val_accuracy']:.1f}%")
-    if final.get("val_loss") is not None:
-        parts.append(f"val loss {final['val_loss']:.4f}")
-    best_epoch = next((row["epoch"] for row in history if row.get(monitor) == best), None)
-    if best_epoch is not None:
-        parts.append(
-            f"model.safetensors: best {monitor} {best:.4g} (epoch {best_epoch}), "
-            f"last.ckpt: last epoch ({final['epoch']})"
-        )
-    names = ("model.safetensors", "best.ckpt", "last.ckpt", "metrics.csv", "spec.yaml")
-    written = ", ".join(n for n in names if os.path.exists(os.path.join(output_dir, n)))
-    return ", ".join(parts) + f"; outputs in {output_dir}/ ({written})"
-
-
-def _resume_command(spec: Spec, allow_code: bool, *more: str) -> str:
-    """The command that resumes this very run: the same file, --set arguments (then ``more``),
-    variant and consent."""
-    file = spec.document.file
-    args = [*dict.fromkeys(spec.document.overrides.values()), *more]
-    sets = [f"--set {shlex.quote(arg)}" for arg in args]
-    if spec.document.variant is not None:
-        sets.append(f"--variant {shlex.quote(spec.document.variant)}")
-    sets += ["--allow-code"] if allow_code else []  # the consent the run was started with
-    spec_arg = shlex.quote(file) if os.path.isfile(file) else "SPEC"
-    return " ".join(["torchspec train", spec_arg, *sets, "--resume auto"])
-
-
 def _train(
     spec: Spec,
     config: TrainConfig,
@@ -284,26 +248,7 @@ def _train(
     if resume is not None:  # under ddp every rank loads the same file (a shared output_dir)
         path = last_path if resume == "auto" else resume
         ckpt = load_checkpoint(path)
-        # The settings an exact resume depends on must be the checkpoint's (see checkpoint.RESUME_FREE_KEYS);
-        # checked before any state is loaded, so a mismatch is one clear error, never a torch crash.
-        saved_train = spec_of(ckpt, path).get("train", {})
-        if not isinstance(saved_train, dict):
-            raise SpecError.single(path, "not a valid torchspec checkpoint: spec.train: expected a mapping")
-        changes = resume_changes(saved_train, resolved["train"])
-        saved_world = ckpt.get("world_size", par.world_size)  # absent from older checkpoints
-        if saved_world != par.world_size:  # ddp: the ranks' shares of each epoch would differ
-            changes.append(f"world size (ddp processes): {saved_world} → {par.world_size}")
-        if changes:
-            message = (
-                f"the checkpoint was written with other training settings ({len(changes)} differ,"
-                " checkpoint → now):\n" + "\n".join(f"    {change}" for change in changes)
-            )
-            hints = [
-                "an exact resume needs the settings the run started with",
-                "resume with the settings the run started with, or start a new run"
-                " (another output_dir, or without --resume)",
-            ]
-            raise SpecError([Problem(path, 0, 0, message, tuple(hints))])
+        check_resume_settings(ckpt, path, resolved["train"], par.world_size)  # before any state loads
         load_state_checked(model, ckpt["model"], path)  # a per-layer diff if the spec changed
         if ema is not None:
             load_state_checked(ema.module, ckpt.get("ema") or {}, path)
@@ -313,15 +258,9 @@ def _train(
         set_rng_state(ckpt["rng"])
         if not par.main:  # the checkpoint's sums are all ranks' so far: rank 0 carries them on
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
-        early = early_stop(history, monitor, config.patience, config.min_delta) if not batch else None
-        if epoch >= config.epochs or early:  # a finished run: nothing to train, nothing rewritten
-            if early:  # patience and epochs may change on a resume (checkpoint.RESUME_FREE_KEYS)
-                more = _resume_command(spec, allow_code, f"train.patience={(config.patience or 0) + 5}")
-                why, how = early, "raise train.patience (or drop it)"
-            else:
-                more = _resume_command(spec, allow_code, f"train.epochs={epoch + config.epochs}")
-                why, how = f"{epoch} of {config.epochs} epochs done", "raise train.epochs"
-            out.warn(f"nothing to do: {path} is a finished run ({why}); to train longer, {how}: {more}")
+        done = finished(history, epoch, batch, config, monitor, spec, allow_code, path)
+        if done is not None:  # every epoch done (or stopped early): nothing trained, nothing rewritten
+            out.warn(done)
             return history
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
     if resume is None and config.init is not None:  # fine-tuning: a fresh run starts from these weights
@@ -390,7 +329,7 @@ def _train(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))
 
-    resume_command = _resume_command(spec, allow_code)
+    resuming = resume_command(spec, allow_code)
     checked = False
     try:
         while epoch < config.epochs:
@@ -440,7 +379,7 @@ def _train(
                     raise Interrupted(
                         code,
                         f"interrupted at step {step} (epoch {epoch + 1}); checkpoint written to {last_path}\n"
-                        f"resume with: {resume_command}",
+                        f"resume with: {resuming}",
                     )
 
             # -- end of epoch: reduce over ranks, validate, schedule, record, checkpoint -----------
@@ -497,12 +436,12 @@ def _train(
                 resolved_spec,
                 run.file("model.safetensors"),
                 made_from=spec,
-                state=_best_weights(best_path, "ema" if ema is not None else "model"),
+                state=best_weights(best_path, "ema" if ema is not None else "model"),
             )
     if par.distributed and os.environ.get(RANK_WEIGHTS_ENV):  # tests: every rank's final weights
         save_model(
             model, resolved_spec, os.path.join(os.environ[RANK_WEIGHTS_ENV], f"rank{par.rank}.safetensors")
         )
     par.barrier()
-    out.warn(_done_line(history, step, monitor, best, output_dir))
+    out.warn(done_line(history, step, monitor, best, output_dir))
     return history
