@@ -7,15 +7,13 @@ import copy
 import csv
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import cli, write_spec
 from test_resume import SPEC as RESUME_SPEC
-from test_resume import _assert_identical, _start, _wait_for
+from test_resume import _assert_identical, _resume, _start, _wait_for
 
 import torchspec
 from torchspec.training.checkpoint import load_checkpoint
@@ -168,13 +166,7 @@ def test_kill_9_then_resume_is_exact_with_every_control(tmp_path: Path) -> None:
     proc.wait()
     state = load_checkpoint(str(last))
     assert (state["epoch"], state["step"]) < (3, 3 * 12) and state["ema"] is not None
-    resumed = subprocess.run(
-        [sys.executable, "-m", "torchspec", "train", str(spec), "--resume", "auto"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    resumed = _resume(spec)
     assert resumed.returncode == 0, resumed.stderr
     for key in ("model", "ema"):
         _assert_identical(_model(tmp_path / "reference", key), _model(tmp_path / "killed", key))
