@@ -72,7 +72,7 @@ def load_data(
                 at = where((*path, "target"), "")
                 if not allow_code:
                     raise SpecError([refuse_without_consent(cfg.target, at)])
-                return load_python(cfg.target, cfg.args, at), None
+                return load_python(cfg.target, cfg.args, at, base_dir), None
             if isinstance(cfg, FolderSource):  # video-folder, frame-folder, image-folder
                 from torchspec.training.folders import folder_source
 
