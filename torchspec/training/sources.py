@@ -122,7 +122,36 @@ def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
     if len(inputs) != len(targets):
         message = f"{len(inputs)} inputs but {len(targets)} targets: give one target per input"
         raise SourceError(message, field)
+    for values, key, what in ((inputs, "inputs", "input"), (targets, field, "target")):
+        bad = first_nonfinite(values)
+        if bad is not None:
+            raise SourceError(
+                f"{what} sample {bad} holds NaN or infinite values: training on it would only diverge",
+                key,
+                ["replace or drop the non-finite samples (np.isfinite(x).all(axis=...))"],
+            )
     return ArrayDataset(inputs, targets)
+
+
+CHUNK = 1 << 22  # elements checked at a time: bounded memory for a memory-mapped file
+
+
+def first_nonfinite(values: Any) -> int | None:
+    """The index of the first sample of a float array or tensor holding NaN or inf, else None;
+    read in chunks of rows, so a memory-mapped file is never loaded whole."""
+    is_float = values.is_floating_point() if isinstance(values, torch.Tensor) else values.dtype.kind in "fc"
+    if not is_float or len(values) == 0:
+        return None
+    per_row = max(1, int(np.prod(values.shape[1:])))
+    rows = max(1, CHUNK // per_row)
+    for start in range(0, len(values), rows):
+        chunk = values[start : start + rows]
+        finite = torch.isfinite(chunk) if isinstance(chunk, torch.Tensor) else np.isfinite(np.asarray(chunk))
+        ok = finite.reshape(len(chunk), -1).all(1)
+        if not bool(ok.all()):
+            bad = (~ok).nonzero()
+            return start + int(bad[0][0] if isinstance(bad, tuple) else bad[0, 0])
+    return None
 
 
 def _digits() -> tuple[Dataset[Any], int]:
