@@ -15,6 +15,8 @@ Prints:
   2. the whole call, torchspec / hand-written: wall time of `torchspec.train` (shape table, data,
      per-epoch checkpoints, metrics.csv, model.safetensors) against the hand loop's build + data + train
   3. torchspec / PyTorch Lightning's Trainer, same model and data (when lightning is installed)
+  4. the cost of the new options when on, torchspec with / without (steady-state samples/s):
+     `ema: {decay: 0.999}`, and `accumulate_steps: 2` at half the batch (the same samples per step)
 """
 
 from __future__ import annotations
@@ -64,10 +66,10 @@ def train_config(args: argparse.Namespace, output_dir: str) -> dict[str, object]
     }
 
 
-def run_torchspec(args: argparse.Namespace, output_dir: str) -> tuple[float, float]:
-    """(steady-state samples/s, whole-call seconds) of torchspec.train."""
+def run_torchspec(args: argparse.Namespace, output_dir: str, **options: object) -> tuple[float, float]:
+    """(steady-state samples/s, whole-call seconds) of torchspec.train; ``options``: more train keys."""
     start = time.perf_counter()
-    history = torchspec.train({**SPEC, "train": train_config(args, output_dir)}, quiet=True)
+    history = torchspec.train({**SPEC, "train": {**train_config(args, output_dir), **options}}, quiet=True)
     whole = time.perf_counter() - start
     seconds = sum(row["seconds"] for row in history[1:])
     return args.samples * (len(history) - 1) / seconds, whole
@@ -162,6 +164,17 @@ def main() -> None:
             if have_lightning:
                 lightning.append(run_lightning(args, os.path.join(tmp, f"l{rep}")) / ts[1])
 
+    costs: dict[str, list[float]] = {"ema": [], "accumulate": []}
+    options = {
+        "ema": {"ema": {"decay": 0.999}},
+        "accumulate": {"accumulate_steps": 2, "batch_size": max(1, args.batch // 2)},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.repeats):
+            plain = run_torchspec(args, os.path.join(tmp, f"p{rep}"))[0]
+            for name, extra in options.items():
+                costs[name].append(run_torchspec(args, os.path.join(tmp, f"{name}{rep}"), **extra)[0] / plain)
+
     print(
         f"machine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, python {sys.version.split()[0]}"
@@ -191,6 +204,11 @@ def main() -> None:
         print(f"3. torchspec train / Lightning Trainer.fit, whole call = {statistics.median(lightning):.3f}")
     else:
         print("3. lightning not installed (pip install lightning): the Lightning comparison is skipped")
+    print(
+        "4. options on / off, torchspec steady-state samples/s: "
+        f"ema {statistics.median(costs['ema']):.3f}, "
+        f"accumulate_steps 2 at batch {max(1, args.batch // 2)} {statistics.median(costs['accumulate']):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -574,7 +574,7 @@ def test_train_and_eval_take_variant_and_record_it(tmp_path: Path) -> None:
     out = tmp_path / "runs" / "b"
     ckpt = torch.load(out / "last.ckpt", weights_only=True)
     assert ckpt["variant"] == "wide" and json.loads(ckpt["overrides"]) == ["vars.lr=0.01"]
-    stored = json.loads(ckpt["spec"])
+    stored = ckpt["spec"]  # a mapping: load_spec and build take it as it is
     assert "vars" not in stored and stored["train"]["optimizer"]["lr"] == 0.01
     model = torchspec.load_model(out / "model.safetensors")
     assert model.state_dict()["body.1.conv.weight"].shape == (6, 6, 3, 3, 3)  # the variant's width

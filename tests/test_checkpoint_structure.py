@@ -209,7 +209,9 @@ def test_resuming_an_all_nan_checkpoint_is_refused_and_writes_nothing(run: Path,
 
 
 def test_a_non_finite_eval_loss_is_an_error_naming_the_checkpoint(run: Path, tmp_path: Path) -> None:
-    inputs = np.full((8, 6), np.inf, np.float32)
+    # float64 inputs, finite as stored (non-finite data is refused before use), that become inf as
+    # the model's float32: the loss is not finite
+    inputs = np.full((8, 6), 1e300, np.float64)
     np.save(tmp_path / "inputs.npy", inputs)
     np.save(tmp_path / "targets.npy", np.zeros(8, np.int64))
     spec = write_spec(

@@ -236,7 +236,10 @@ def test_more_classes_than_outputs_is_an_error(tmp_path: Path) -> None:
     ],
 )
 def test_regression_loss_with_class_labels_is_located(tmp_path: Path, loss: str, found: str) -> None:
-    path = write_spec(tmp_path, spec_text("[4]", "{source: random, classes: 3}", f"  loss: {loss}\n"))
+    # labels from a file: found at the first batch (a source that says it gives labels is refused
+    # earlier, at check time: tests/test_run_checks.py)
+    np.savez(tmp_path / "d.npz", x=np.zeros((64, 4), np.float32), y=np.arange(64) % 3)
+    path = write_spec(tmp_path, spec_text("[4]", "{source: tensors, inputs: d.npz}", f"  loss: {loss}\n"))
     with pytest.raises(SpecError) as info:
         torchspec.train(path, quiet=True)
     text = str(info.value)

@@ -74,6 +74,17 @@ def _start(spec: Path, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+def _resume(spec: Path) -> subprocess.CompletedProcess[str]:
+    """``torchspec train SPEC --resume auto`` in a fresh process, to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "torchspec", "train", str(spec), "--resume", "auto"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
 def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -110,13 +121,7 @@ def test_kill_9_mid_epoch_then_resume_is_bitwise_identical(tmp_path: Path, text:
     assert proc.returncode == -signal.SIGKILL
     state = load_checkpoint(str(last))  # the last checkpoint is readable whenever the kill landed
     assert (state["epoch"], state["step"]) < (3, 3 * 24)
-    resumed = subprocess.run(
-        [sys.executable, "-m", "torchspec", "train", str(spec), "--resume", "auto"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    resumed = _resume(spec)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stdout
     _assert_identical(reference, _weights(tmp_path / "killed"))

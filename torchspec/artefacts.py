@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torchspec.errors import Problem, SpecError
+from torchspec.infer import infer_shapes
 from torchspec.layers import Shape
 from torchspec.spec import Spec, load_spec
 
@@ -53,7 +54,9 @@ def load_embedded_spec(raw: Any, file: str) -> Spec:
     """The validated Spec embedded in ``file``; its problems are reported against ``file``."""
     data = embedded_spec(raw, file)
     try:
-        return load_spec(data, expand=False)  # stored expanded: a literal $ stays text
+        spec = load_spec(data, expand=False)  # stored expanded: a literal $ stays text
+        infer_shapes(spec)  # its shapes must agree too (a changed in_features is not this file's model)
+        return spec
     except SpecError as err:
         first = err.problems[0].message if err.problems else "invalid"
         more = f" (and {len(err.problems) - 1} more problems)" if len(err.problems) > 1 else ""

@@ -16,7 +16,7 @@ import operator
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from torchspec.artefacts import check_state, load_embedded_spec, not_torchspec
 from torchspec.errors import SpecError
@@ -177,9 +177,17 @@ def _names(names: list[str]) -> str:
 
 
 def save_model(
-    model: torch.nn.Module, spec: Spec, path: str | os.PathLike[str], *, made_from: Spec | None = None
+    model: torch.nn.Module,
+    spec: Spec,
+    path: str | os.PathLike[str],
+    *,
+    made_from: Spec | None = None,
+    state: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
     """Write the weights as safetensors with the spec and a digest of both in the metadata.
+
+    ``state``: the weights to write instead of ``model``'s own (a state_dict of the same model,
+    e.g. the best epoch's, or an EMA of the weights).
 
     The spec is stored expanded (so :func:`load_model` rebuilds the same network); the variant and
     ``--set`` arguments of ``made_from`` (default: ``spec``) go in ``torchspec.variant`` and
@@ -189,7 +197,8 @@ def save_model(
     from safetensors.torch import save, save_file
 
     file = os.fspath(path)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    weights = model.state_dict() if state is None else state
+    state = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
     bad = nonfinite_tensors(state)
     if bad:
         raise SpecError.single(
@@ -276,17 +285,43 @@ def check_memory(report: ShapeReport, file: str) -> None:
     check_size(report.param_bytes, f"building the model of {file} ({report.params:,} parameters)", file)
 
 
+@overload
 def load_model(
-    path: str | os.PathLike[str], *, device: str | None = None, verify: bool = True
-) -> torch.nn.Module:
-    """Rebuild a model from one .safetensors file written by ``torchspec build -o`` or training.
+    path: str | os.PathLike[str],
+    *,
+    device: str | None = ...,
+    verify: bool = ...,
+    with_spec: Literal[False] = ...,
+) -> torch.nn.Module: ...
 
-    Everything :func:`read_safetensors` checks is checked first; ``verify=False`` skips the digest
-    check, for a file written elsewhere that you trust.
+
+@overload
+def load_model(
+    path: str | os.PathLike[str], *, device: str | None = ..., verify: bool = ..., with_spec: Literal[True]
+) -> tuple[torch.nn.Module, Spec]: ...
+
+
+def load_model(
+    path: str | os.PathLike[str], *, device: str | None = None, verify: bool = True, with_spec: bool = False
+) -> torch.nn.Module | tuple[torch.nn.Module, Spec]:
+    """Rebuild a model from a model.safetensors (``torchspec build -o`` or training) or a training
+    checkpoint (.ckpt), in ``eval()`` mode; ``(model, spec)`` with ``with_spec=True``.
+
+    Everything :func:`read_safetensors` (or, for a .ckpt, the checkpoint reader: CRCs, structure,
+    finite tensors) checks is checked first; ``verify=False`` skips a .safetensors digest check,
+    for a file written elsewhere that you trust (a checkpoint's CRCs are always checked).
     """
-    spec, state = read_safetensors(path, verify=verify)
+    file = os.fspath(path)
+    if file.endswith(".ckpt"):
+        from torchspec.training.checkpoint import read_weights
+
+        spec, state = read_weights(file)
+    else:
+        spec, state = read_safetensors(path, verify=verify)
     report = infer_shapes(spec)
-    check_memory(report, os.fspath(path))
+    check_memory(report, file)
     model = build_from_report(report)
     model.load_state_dict(state, strict=True)  # names and shapes were checked against the spec
-    return model.to(device) if device is not None else model
+    model.eval()  # for inference: dropout off, BatchNorm on its running statistics
+    model = model.to(device) if device is not None else model
+    return (model, spec) if with_spec else model

@@ -108,6 +108,16 @@ def spec_schema() -> dict[str, Any]:
             },
         ],
     }
+    train, train_defs = _train_schema()
+    clash = set(train_defs) & set(defs)
+    if clash:  # pragma: no cover - prefixed names cannot meet a layer's
+        raise RuntimeError(f"train definitions clash with layer definitions: {sorted(clash)}")
+    defs.update(train_defs)
+    body.setdefault("properties", {})["train"] = {
+        "anyOf": [{"$ref": f"#/$defs/{TRAIN_PREFIX}section"}, {"type": "null"}],
+        "description": "how to train the model (see `torchspec train`)",
+    }
+    defs[f"{TRAIN_PREFIX}section"] = train
     schema: dict[str, Any] = {
         "$schema": SCHEMA_DIALECT,
         "$id": SCHEMA_ID,
@@ -117,6 +127,39 @@ def spec_schema() -> dict[str, Any]:
     schema["additionalProperties"] = False
     schema["$defs"] = dict(sorted(defs.items()))
     return schema
+
+
+TRAIN_PREFIX = "train."  # the train section's $defs, kept apart from the layers'
+
+
+def _prefixed(node: Any) -> Any:
+    """``node`` with every ``#/$defs/X`` reference made ``#/$defs/train.X``, and every discriminated
+    union (loss, optimizer, scheduler, data source, transform) also taking its bare tag name, as
+    the validator does (``loss: CrossEntropyLoss`` is ``{type: CrossEntropyLoss}``)."""
+    if isinstance(node, list):
+        return [_prefixed(item) for item in node]
+    if not isinstance(node, dict):
+        return node.replace("#/$defs/", f"#/$defs/{TRAIN_PREFIX}") if isinstance(node, str) else node
+    out = {key: _prefixed(value) for key, value in node.items()}
+    if "discriminator" in out and "oneOf" in out:
+        union = {k: v for k, v in out.items() if k not in ("title", "description", "default")}
+        bare = {"type": "string", "enum": list(out["discriminator"]["mapping"])}
+        out = {k: v for k, v in out.items() if k in ("title", "description", "default")}
+        out["oneOf"] = [bare, union]
+    return out
+
+
+def _train_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``train`` section's schema (from :class:`~torchspec.training.config.TrainConfig`) and its
+    definitions, named ``train.X``."""
+    from torchspec.training.config import TrainConfig
+
+    body = copy.deepcopy(TrainConfig.model_json_schema())
+    defs = body.pop("$defs", {})
+    train = _prefixed(body)
+    init = train["properties"]["init"]  # `init: FILE` is `init: {path: FILE}`
+    init["anyOf"].insert(0, {"type": "string", "minLength": 1})
+    return train, {f"{TRAIN_PREFIX}{name}": _prefixed(value) for name, value in defs.items()}
 
 
 def schema_text() -> str:

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             spec = load_spec(path, variant=args.variant, overrides=args.overrides)
             report = infer_shapes(spec, batch=args.batch)
+            # the train section against the model and the run: errors raised, warnings kept
+            warnings = [*(report.warnings or []), *(_train_problems(spec, report) if spec.train else [])]
         except SpecError as err:
             sys.stdout.flush()
             sys.stderr.write(f"{err}\n")
@@ -56,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             continue
         reports.append(report)
-        if report.warnings:  # printed like errors, but the spec is fine: the exit status stays 0
+        if warnings:  # printed like errors, but the spec is fine: the exit status stays 0
             from torchspec.errors import format_problems
 
             sys.stdout.flush()
-            sys.stderr.write(format_problems(report.warnings) + "\n")
+            sys.stderr.write(format_problems(warnings) + "\n")
             sys.stderr.flush()
         if args.format == "table":
             from torchspec.report import render_table
@@ -77,3 +79,16 @@ def run(args: argparse.Namespace) -> int:
 
             sys.stdout.write(dumps_json(data))
     return 1 if failed else 0
+
+
+def _train_problems(spec: Any, report: Any) -> list[Any]:
+    """Warnings of the train section (:mod:`torchspec.training.run_checks`); its errors raised."""
+    from torchspec.errors import SpecError
+    from torchspec.training.config import TrainConfig
+    from torchspec.training.run_checks import run_problems
+
+    found = run_problems(spec.document, report, TrainConfig.model_validate(spec.train))
+    errors = [p for p in found if p.severity == "error"]
+    if errors:
+        raise SpecError(errors)
+    return found

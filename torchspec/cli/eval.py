@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_set_argument(parser)
     add_variant_argument(parser)
     add_device_argument(parser, default=None)
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="a test set to score instead (.npz of x and y, or a .pt dict of them; relative to the "
+        "working directory); without it: train.test, else the validation data",
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument(
         "--no-verify",
@@ -54,12 +61,32 @@ def run(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         allow_code=args.allow_code,
         variant=args.variant,
+        data=args.data,
     )
     if args.format == "json":
         print(json.dumps(result))
         return 0
-    print(f"{result['split']} samples: {result['samples']}")
-    print(f"loss:     {result['loss']:.4f}")
-    if result["accuracy"] is not None:
-        print(f"accuracy: {100 * result['accuracy']:.2f}%")
+    for line in format_result(result):
+        print(line)
     return 0
+
+
+def format_result(result: dict[str, Any]) -> list[str]:
+    """eval's table: the scalars, then per-class accuracy and the confusion matrix (up to 20 classes)."""
+    lines = [f"{result['split']} samples: {result['samples']}", f"{'loss:':<16}{result['loss']:.4f}"]
+    for key, label in (("accuracy", "accuracy"), ("top5_accuracy", "top-5 accuracy")):
+        if result.get(key) is not None:
+            lines.append(f"{label + ':':<16}{100 * result[key]:.2f}%")
+    for key, label in (("macro_f1", "macro-F1"), ("mae", "MAE"), ("rmse", "RMSE")):
+        if result.get(key) is not None:
+            lines.append(f"{label + ':':<16}{result[key]:.4f}")
+    per_class = result.get("per_class_accuracy") or []
+    if per_class and len(per_class) <= 20:
+        shown = ["-" if v is None else f"{100 * v:.1f}%" for v in per_class]
+        lines.append("per-class accuracy: " + ", ".join(f"{i}: {v}" for i, v in enumerate(shown)))
+        confusion = result["confusion"]
+        width = max(len(str(n)) for row in confusion for n in row) + 1
+        lines.append("confusion (rows: true class, columns: predicted):")
+        lines.append("      " + "".join(f"{i:>{width}}" for i in range(len(confusion))))
+        lines += [f"  {i:>3} " + "".join(f"{n:>{width}}" for n in row) for i, row in enumerate(confusion)]
+    return lines

@@ -25,7 +25,7 @@ import numpy as np
 from torchspec.memory import available_bytes, format_bytes
 from torchspec.training.dtypes import DTypeError, dtype_problem
 
-__all__ = ["ArrayFileError", "open_array", "regular_file"]
+__all__ = ["ArrayFileError", "load_pt", "open_array", "regular_file"]
 
 MAX_HEADER = 10_000  # bytes of a .npy header numpy itself accepts by default
 
@@ -183,7 +183,9 @@ def _reason(exc: BaseException) -> str:
 _BLOCKED = re.compile(r"GLOBAL ([\w.]+)")
 
 
-def _pt(path: str, key: str | None, what: str) -> Any:
+def load_pt(path: str, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` of a regular file (no code runs); an ArrayFileError
+    naming the blocked global for a file that refers to Python code, or why it is unreadable."""
     import pickle
 
     import torch
@@ -208,6 +210,14 @@ def _pt(path: str, key: str | None, what: str) -> Any:
         ) from None
     except Exception as exc:  # corrupt archives raise RuntimeError, OSError, EOFError, ...
         raise ArrayFileError(f"{name} is not a readable .pt file: {_reason(exc)}") from None
+    return loaded
+
+
+def _pt(path: str, key: str | None, what: str) -> Any:
+    import torch
+
+    name = f"{what} file {path}"
+    loaded = load_pt(path, what)
     if isinstance(loaded, dict) and key is not None:
         if key not in loaded:
             raise ArrayFileError(f"{path} has no entry '{key}' (it has: {', '.join(map(str, loaded))})")

@@ -192,6 +192,8 @@ RESUME_FREE_KEYS = frozenset({
     "epochs", "num_workers", "pin_memory", "persistent_workers", "output_dir", "checkpoint_every",
     "device", "channels_last", "compile", "cudnn_benchmark", "parallel", "device_ids",
     "data.download", "val.download",
+    "patience", "min_delta", "test",  # when to stop and what eval scores, not how to step
+    "init",  # read only by a fresh run: a resume continues from the checkpoint's weights
 })  # fmt: skip
 
 

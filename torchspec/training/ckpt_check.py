@@ -129,7 +129,7 @@ def _tensor(value: Any, where: str, dtype: torch.dtype | None = None, numel: int
 KEYS = ("format", "spec", "model", "optimizer", "scheduler", "scaler", "epoch", "batch", "step",
         "best", "history", "sums", "rng")  # fmt: skip
 # absent from checkpoints of older versions; variant and overrides: only when the spec used them
-OPTIONAL = ("world_size", "variant", "overrides")
+OPTIONAL = ("world_size", "variant", "overrides", "ema")
 SUMS = ("loss", "samples", "correct", "counted", "seconds")
 HISTORY = ("epoch", "step", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
 
@@ -167,6 +167,12 @@ def validate(state: Mapping[str, Any]) -> None:
         if key != "loss" and sums[key] < 0:
             raise Invalid(f"sums.{key}", f"expected a number >= 0, found {sums[key]}")
     _rng(state["rng"])
+    if state.get("ema") is not None:  # train.ema: the averaged weights, the model's names
+        ema = _dict(state["ema"], "ema")
+        if set(ema) != set(model):
+            raise Invalid("ema", "its tensor names are not the model's")
+        for name, tensor in ema.items():
+            _tensor(tensor, f"ema.{name}")
     if "world_size" in state:
         _int(state["world_size"], "world_size", 1)
     for key in ("variant", "overrides"):  # for the record (the spec stored is already expanded)

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from torchspec.layers.fields import NonNegInt, PosFloat, PosInt
 from torchspec.training.folder_config import FrameFolder, ImageFolder, VideoFolder
+from torchspec.training.tuning_config import EmaConfig, Init, ParamGroup, Pattern
 
 __all__ = [
     "DATA_SOURCES",
@@ -24,6 +25,7 @@ __all__ = [
     "Optimizer",
     "Scheduler",
     "TrainConfig",
+    "higher_is_better",
 ]
 
 Float = Annotated[float, Field(allow_inf_nan=False)]
@@ -99,7 +101,7 @@ class Torchvision(_Source):
 
     source: Literal["torchvision"]
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
-    root: str = "data"
+    root: str = Field(default="data", description="relative to the spec's folder")
     download: bool = False
     train: bool = True
     transform: list[Literal["ToTensor", "Grayscale", "Normalize"]] = ["ToTensor"]
@@ -320,6 +322,11 @@ Scheduler = Annotated[
 ]
 
 
+def higher_is_better(monitor: str) -> bool:
+    """Accuracies and F1 grow as the model improves; losses and errors shrink."""
+    return monitor.endswith(("accuracy", "f1"))
+
+
 # -- the section ------------------------------------------------------------------------------------
 class TrainConfig(_Strict):
     """How to train the model: data, loader, loss, optimizer, schedule, device and outputs."""
@@ -328,6 +335,7 @@ class TrainConfig(_Strict):
 
     data: DataSource
     val: DataSource | None = Field(default=None, description="a separate validation source")
+    test: DataSource | None = Field(default=None, description="a test set: what `torchspec eval` scores")
     batch_size: PosInt = 32
     shuffle: bool = True
     num_workers: NonNegInt = 0
@@ -343,6 +351,9 @@ class TrainConfig(_Strict):
     scheduler: Scheduler | None = None
     warmup_steps: NonNegInt = Field(default=0, description="linear learning-rate warmup, in steps")
     grad_clip: PosFloat | None = Field(default=None, description="clip the gradient norm to this")
+    grad_clip_value: PosFloat | None = Field(default=None, description="clip each gradient to ±this")
+    accumulate_steps: PosInt = Field(default=1, description="batches summed into one optimizer step")
+    ema: EmaConfig | None = Field(default=None, description="validate and save an EMA of the weights")
     device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         default="fp32", description="autocast dtype; fp16 adds a GradScaler and needs CUDA"
@@ -359,9 +370,19 @@ class TrainConfig(_Strict):
         default=None, description="CUDA devices for parallel: dp (default: all)"
     )
     seed: Seed = 0
-    output_dir: str | None = Field(default=None, description="default: runs/<spec name>")
+    output_dir: str | None = Field(
+        default=None,
+        description="default: runs/<spec name> in the working directory; relative: to the spec's folder",
+    )
     checkpoint_every: NonNegInt = Field(default=0, description="also checkpoint every N steps")
-    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    monitor: Literal[
+        "val_loss", "val_accuracy", "val_top5_accuracy", "val_macro_f1", "val_mae", "val_rmse"
+    ] = Field(default="val_loss", description="the metric that picks the best epoch (and early stopping)")
+    patience: PosInt | None = Field(default=None, description="early stop: epochs without improvement")
+    min_delta: NonNegFloat = Field(default=0.0, description="early stop: the least change that improves")
+    init: Init | None = Field(default=None, description="start from these weights (fine-tuning)")
+    freeze: list[Pattern] = Field(default=[], description="parameters that stay as they are")
+    param_groups: list[ParamGroup] = Field(default=[], description="per-pattern lr / weight_decay")
 
     @model_validator(mode="after")
     def _checks(self) -> TrainConfig:
@@ -371,6 +392,15 @@ class TrainConfig(_Strict):
             raise ValueError("persistent_workers: true needs num_workers > 0")
         if self.num_workers == 0 and self.prefetch_factor is not None:
             raise ValueError("prefetch_factor needs num_workers > 0")
+        regression = self.loss.type not in CLASSIFICATION_LOSSES and self.loss.type != "BCEWithLogitsLoss"
+        if regression and self.monitor in ("val_accuracy", "val_top5_accuracy", "val_macro_f1"):
+            raise ValueError(
+                f"monitor: {self.monitor} needs a classification loss; use val_loss, val_mae or val_rmse"
+            )
+        if not regression and self.monitor in ("val_mae", "val_rmse"):
+            raise ValueError(
+                f"monitor: {self.monitor} is for regression; use val_loss, val_accuracy or val_macro_f1"
+            )
         if self.device_ids is not None and self.parallel != "dp":
             raise ValueError("device_ids is for parallel: dp (ddp uses one device per local rank)")
         return self

@@ -39,9 +39,12 @@ def write_metrics(path: str, history: list[dict[str, Any]]) -> None:
     """The whole ``metrics.csv`` from the history (rewritten each epoch: a resume stays consistent)."""
     with atomic_write(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
+        # then the task's other metrics (val_macro_f1, val_mae, ...), in the order the rows hold them
+        extra = [k for k in dict.fromkeys(k for row in history for k in row) if k not in COLUMNS]
+        columns = [*COLUMNS[:-1], *extra, COLUMNS[-1]]
+        writer.writerow(columns)
         for row in history:
-            writer.writerow(["" if row.get(c) is None else _cell(row[c]) for c in COLUMNS])
+            writer.writerow(["" if row.get(c) is None else _cell(row[c]) for c in columns])
 
 
 def _cell(value: Any) -> str:

@@ -53,6 +53,7 @@ def load_data(
     base_dir: str | None = None,
     allow_code: bool = False,
     say: Any = None,
+    test: bool = False,
 ) -> Data:
     """Build the train and validation datasets; failures are SpecErrors at train.data's line.
 
@@ -60,6 +61,7 @@ def load_data(
     ``--set`` argument instead of the file's line); without it ``file`` is read again for positions.
     ``allow_code``: the user's consent (``--allow-code``) to import a ``python`` source's module.
     ``say`` prints a folder source's warnings (skipped files); stderr by default.
+    ``test``: load ``train.test`` alone (as ``train``), if the spec has one.
     """
     where = _locator(file, doc)
 
@@ -70,7 +72,7 @@ def load_data(
                 at = where((*path, "target"), "")
                 if not allow_code:
                     raise SpecError([refuse_without_consent(cfg.target, at)])
-                return load_python(cfg.target, cfg.args, at), None
+                return load_python(cfg.target, cfg.args, at, base_dir), None
             if isinstance(cfg, FolderSource):  # video-folder, frame-folder, image-folder
                 from torchspec.training.folders import folder_source
 
@@ -84,6 +86,12 @@ def load_data(
         except (ImportError, OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
             raise SpecError([where(path, f"train.{key} ({cfg.source}): {exc}")]) from None
 
+    if test and config.test is not None:  # eval on the test set: that source alone, as it is
+        dataset, classes = located("test", config.test)
+        dataset = dataset.for_eval() if hasattr(dataset, "for_eval") else dataset
+        if classes is None:
+            _check_labels(config, output_shape, dataset, "train.test", where)
+        return Data(dataset, None, classes, f"{config.test.source}: {len(dataset)} test samples")  # type: ignore[arg-type]
     train, classes = located("data", config.data)
     val: Dataset[Any] | None = None
     if classes is None:  # sources that know their classes are checked against the model by the loop

@@ -15,7 +15,6 @@ with ``clips_per_video`` > 1) through ``eval_transform``.
 from __future__ import annotations
 
 import copy
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -26,16 +25,12 @@ from torch.utils.data import Dataset, Subset
 
 from torchspec.training.folder_config import FolderSource
 from torchspec.training.folder_scan import file_problem, scan
+from torchspec.training.paths import resolve_path
 from torchspec.training.transforms import make_pipeline
 
 __all__ = ["FolderDataset", "folder_source", "read_image"]
 
 _warned: set[str] = set()  # files this process has already warned about
-
-
-def _resolve(name: str, base_dir: str | None) -> str:
-    path = os.path.expanduser(name)
-    return os.path.join(base_dir, path) if base_dir and not os.path.isabs(path) else path
 
 
 def read_image(path: str, max_pixels: int) -> np.ndarray:
@@ -160,9 +155,9 @@ def folder_source(
     from torchspec.training.video import probe
 
     kind: str = cfg.source  # type: ignore[attr-defined]
-    root = _resolve(cfg.root, base_dir)
+    root = resolve_path(cfg.root, base_dir)
     list_file = getattr(cfg, "list_file", None)
-    found = scan(root, kind, _resolve(list_file, base_dir) if list_file else None)
+    found = scan(root, kind, resolve_path(list_file, base_dir) if list_file else None)
     infos: list[Any] = [None] * len(found.items)
     if kind == "video-folder":  # the header of every video: frame count and rate, or why not
         kept: list[int] = []

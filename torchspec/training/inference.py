@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -21,8 +22,10 @@ from torchspec.training.checkpoint import FOREIGN_CHECKPOINT_HINTS, load_state_c
 from torchspec.training.data import load_data, make_loader
 from torchspec.training.dtypes import DTypeError, input_values
 from torchspec.training.media_input import is_media, load_media
+from torchspec.training.metrics import Tally
 from torchspec.training.objects import make_loss
 from torchspec.training.parts import evaluate, load_weights, pick_device
+from torchspec.training.paths import spec_folder
 from torchspec.training.resolve import resolve_spec
 
 __all__ = ["DEFAULT_BATCH", "Prediction", "evaluate_checkpoint", "load_input", "open_input", "predict"]
@@ -39,8 +42,13 @@ def evaluate_checkpoint(
     verify: bool = True,
     allow_code: bool = False,
     variant: str | None = None,
+    data: str | None = None,
 ) -> dict[str, Any]:
-    """Loss and accuracy of the weights in ``checkpoint`` on the spec's validation data.
+    """Loss, accuracy and the task's other metrics (:mod:`.metrics`) of the weights in
+    ``checkpoint`` on the spec's test set (``train.test``), else its validation data.
+
+    ``data``: a test set file instead (a .npz, or a .pt of ``x`` and ``y``), a path on the command
+    line: relative to the working directory, not the spec.
 
     The weights are verified as :func:`~torchspec.training.parts.load_weights` says (``verify=False``
     skips a .safetensors digest) and compared with the spec's analytic state before the model is
@@ -48,9 +56,12 @@ def evaluate_checkpoint(
     ``allow_code``: consent to import the module a ``python`` data source names (``--allow-code``);
     ``variant`` picks one of the spec's variants.
     """
+    if data is not None:
+        test = f"train.test={{source: tensors, inputs: {json.dumps(os.path.abspath(data))}}}"
+        overrides = [*overrides, test]
     spec, config = resolve_spec(spec, overrides, variant=variant)
     file = spec.document.file
-    base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
+    base_dir = spec_folder(file)
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     report = infer_shapes(spec)  # the output shape without a forward pass (BatchNorm stays untouched)
@@ -61,7 +72,7 @@ def evaluate_checkpoint(
     load_state_checked(model, state, checkpoint, hints=FOREIGN_CHECKPOINT_HINTS)
     model.to(device)
     output_shape = tuple(report.output[1:])
-    data = load_data(
+    loaded = load_data(
         config,
         spec.input,
         output_shape,
@@ -69,14 +80,18 @@ def evaluate_checkpoint(
         doc=spec.document,
         base_dir=base_dir,
         allow_code=allow_code,
+        test=True,
     )
-    split, dataset = ("val", data.val) if data.val is not None else ("train", data.train)
-    if data.val is None:
+    split, dataset = ("val", loaded.val) if loaded.val is not None else ("train", loaded.train)
+    if config.test is not None:
+        split = "test"
+    elif loaded.val is None:
         say("no validation data (val_fraction: 0 and no train.val): evaluating on the training data")
         dataset = dataset.for_eval() if hasattr(dataset, "for_eval") else dataset  # eval_transform
     loader = make_loader(dataset, config, train=False, pin_memory=device.type == "cuda")[0]
+    tally = Tally(config.loss.type, getattr(config.loss, "ignore_index", None))
     loss, accuracy = evaluate(
-        model, loader, make_loss(config.loss), config.loss.type, device, config.precision
+        model, loader, make_loss(config.loss), config.loss.type, device, config.precision, tally=tally
     )
     if not math.isfinite(loss):
         raise SpecError.single(
@@ -84,7 +99,8 @@ def evaluate_checkpoint(
             f"the {split} loss of {checkpoint} is {loss}: not a usable result",
             hints=["the weights are finite, so the data or the loss gives it: check the data for inf/NaN"],
         )
-    return {"split": split, "samples": len(dataset), "loss": loss, "accuracy": accuracy}  # type: ignore[arg-type]
+    samples = len(dataset)  # type: ignore[arg-type]
+    return {"split": split, "samples": samples, "loss": loss, "accuracy": accuracy, **tally.result()}
 
 
 def open_input(path: str) -> Any:

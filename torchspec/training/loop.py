@@ -11,11 +11,9 @@ writes files. The speed options (:mod:`.speed`) are checked before any data is l
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
-import shlex
 import signal
 import threading
 import time
@@ -27,24 +25,30 @@ import torch
 import yaml
 
 from torchspec.builder import build_from_report, provenance, save_model
-from torchspec.errors import Problem, SpecError
+from torchspec.errors import SpecError, format_problems
 from torchspec.fileio import write_text
 from torchspec.infer import ShapeReport, infer_shapes
 from torchspec.memory import check_fits, run_estimate
 from torchspec.spec import Spec, load_spec
+from torchspec.training.bookkeeping import (
+    best_weights,
+    check_resume_settings,
+    done_line,
+    finished,
+    resume_command,
+)
 from torchspec.training.checkpoint import (
     get_rng_state,
     load_checkpoint,
     load_state_checked,
     restore,
-    resume_changes,
     save_checkpoint,
     set_rng_state,
-    spec_of,
 )
-from torchspec.training.config import TrainConfig
+from torchspec.training.config import TrainConfig, higher_is_better
 from torchspec.training.console import Reporter, write_metrics
 from torchspec.training.data import epoch_seed, load_data, make_loader
+from torchspec.training.finetune import apply_init, freeze, optimizer_groups
 from torchspec.training.objects import (
     accuracy_counts,
     adapt_target,
@@ -53,10 +57,19 @@ from torchspec.training.objects import (
     make_scheduler,
 )
 from torchspec.training.parallel import RANK_WEIGHTS_ENV, Parallel, start_parallel
-from torchspec.training.parts import autocast, check_first_batch, evaluate, pick_device, resolved_data
+from torchspec.training.parts import (
+    autocast,
+    check_first_batch,
+    pick_device,
+    resolved_data,
+    validation_row,
+)
+from torchspec.training.paths import run_folder, spec_folder
 from torchspec.training.resolve import resolve_spec
+from torchspec.training.run_checks import run_problems
 from torchspec.training.rundir import RunDir, open_run_dir
 from torchspec.training.speed import SpeedPlan, apply_speed, plan_speed
+from torchspec.training.stepper import Ema, Stepper, batch_sizes, early_stop
 
 __all__ = ["Interrupted", "train"]
 
@@ -94,6 +107,11 @@ def train(
     spec, config = resolve_spec(spec, overrides, variant=variant)
     device = pick_device(config.device)
     report = infer_shapes(spec, batch=config.batch_size)  # per-rank batch under ddp
+    found = run_problems(spec.document, report, config)  # the loss and schedule against the run
+    if any(p.severity == "error" for p in found):
+        raise SpecError([p for p in found if p.severity == "error"])
+    if found:
+        out.warn(format_problems(found))
     plan = plan_speed(spec, config, report, device)  # precision/channels_last vs. device and model
     check_fits(  # before any data or weights: the analytic size against the free memory
         run_estimate(report, "train", config.optimizer, plan.precision),
@@ -110,7 +128,7 @@ def train(
     try:
         # The folder before any data or model: writable, locked by rank 0 (the writer), no other run
         # there unless resumed or --overwrite; the other ranks wait until it is ready.
-        output_dir = config.output_dir or os.path.join("runs", spec.name)
+        output_dir = run_folder(config.output_dir, spec.name, spec_folder(spec.document.file))
         refused: SpecError | None = None
         if par.main:
             try:
@@ -153,7 +171,7 @@ def _train(
 ) -> list[dict[str, Any]]:
     """The loop of :func:`train`, top to bottom; ``out`` prints nothing on DDP ranks other than 0."""
     file = spec.document.file
-    base_dir = os.path.dirname(os.path.abspath(file)) if os.path.isfile(file) else None
+    base_dir = spec_folder(file)  # relative data paths start here (see .paths)
     out.table(report)
 
     # -- seeds, data, model ----------------------------------------------------------------------
@@ -190,12 +208,15 @@ def _train(
     val_loader = (
         make_loader(data.val, config, train=False, pin_memory=pin)[0] if data.val is not None else None
     )
-    steps_per_epoch = len(train_loader)  # per rank
+    # this rank's batch sizes in an epoch; accumulate_steps of them make one optimizer step
+    sizes = batch_sizes(len(sampler), config.batch_size, config.drop_last)
+    steps_per_epoch = -(-len(sizes) // config.accumulate_steps)  # optimizer steps
     x_format = plan.input_format(len(report.input))  # channels_last(_3d) batches when asked for
 
     model = build_from_report(report, seed=config.seed).to(device)
+    frozen = freeze(model, config.freeze, spec.document) if config.freeze else []
     loss_fn = make_loss(config.loss)
-    optimizer = make_optimizer(config.optimizer, model.parameters())
+    optimizer = make_optimizer(config.optimizer, optimizer_groups(model, config, spec.document))
     scheduler, interval = None, "epoch"
     if config.scheduler is not None:
         scheduler, interval = make_scheduler(
@@ -206,14 +227,15 @@ def _train(
             monitor=config.monitor,
         )
     scaler = torch.amp.GradScaler(device.type, enabled=plan.scaler)  # fp16 only: loss scaling
+    ema = Ema(model, config.ema.decay) if config.ema is not None else None  # the weights' average
 
     # -- output folder: the resolved spec (spec.yaml), so a run is reproducible from its folder alone
     output_dir = run.path  # checked, locked and cleaned by open_run_dir before any data was loaded
-    resolved = resolved_data(spec, report, config, output_dir)
+    resolved = resolved_data(spec, report, config, output_dir, base_dir)
     resolved_spec = load_spec(resolved, expand=False)  # spec.to_data(): expanded already
     last_path, best_path = os.path.join(output_dir, "last.ckpt"), os.path.join(output_dir, "best.ckpt")
     monitor = config.monitor if val_loader is not None else "train_loss"
-    maximize = monitor.endswith("accuracy")
+    maximize = higher_is_better(monitor)
 
     # -- position in the run; a resume overwrites all of it from the checkpoint --------------------
     epoch, batch, step = 0, 0, 0  # epoch index, batches done in it, optimizer steps done overall
@@ -226,34 +248,28 @@ def _train(
     if resume is not None:  # under ddp every rank loads the same file (a shared output_dir)
         path = last_path if resume == "auto" else resume
         ckpt = load_checkpoint(path)
-        # The settings an exact resume depends on must be the checkpoint's (see checkpoint.RESUME_FREE_KEYS);
-        # checked before any state is loaded, so a mismatch is one clear error, never a torch crash.
-        saved_train = spec_of(ckpt, path).get("train", {})
-        if not isinstance(saved_train, dict):
-            raise SpecError.single(path, "not a valid torchspec checkpoint: spec.train: expected a mapping")
-        changes = resume_changes(saved_train, resolved["train"])
-        saved_world = ckpt.get("world_size", par.world_size)  # absent from older checkpoints
-        if saved_world != par.world_size:  # ddp: the ranks' shares of each epoch would differ
-            changes.append(f"world size (ddp processes): {saved_world} → {par.world_size}")
-        if changes:
-            message = (
-                f"the checkpoint was written with other training settings ({len(changes)} differ,"
-                " checkpoint → now):\n" + "\n".join(f"    {change}" for change in changes)
-            )
-            hints = [
-                "an exact resume needs the settings the run started with",
-                "resume with the settings the run started with, or start a new run"
-                " (another output_dir, or without --resume)",
-            ]
-            raise SpecError([Problem(path, 0, 0, message, tuple(hints))])
+        check_resume_settings(ckpt, path, resolved["train"], par.world_size)  # before any state loads
         load_state_checked(model, ckpt["model"], path)  # a per-layer diff if the spec changed
+        if ema is not None:
+            load_state_checked(ema.module, ckpt.get("ema") or {}, path)
         restore(ckpt, path, optimizer, scheduler, scaler)  # checked against this run's objects first
         epoch, batch, step, best = ckpt["epoch"], ckpt["batch"], ckpt["step"], ckpt["best"]
         history, sums = list(ckpt["history"]), dict(ckpt["sums"])
         set_rng_state(ckpt["rng"])
         if not par.main:  # the checkpoint's sums are all ranks' so far: rank 0 carries them on
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": sums["seconds"]}
+        done = finished(history, epoch, batch, config, monitor, spec, allow_code, path)
+        if done is not None:  # every epoch done (or stopped early): nothing trained, nothing rewritten
+            out.warn(done)
+            return history
         out.say(f"resuming from {path}: epoch {epoch + 1}, batch {batch}, step {step}")
+    if resume is None and config.init is not None:  # fine-tuning: a fresh run starts from these weights
+        for line in apply_init(model, config, base_dir, spec.document).lines():
+            out.say(line)
+        if ema is not None:
+            ema.module.load_state_dict(model.state_dict())
+    if frozen:
+        out.say(f"frozen: {len(frozen)} parameter tensors ({', '.join(config.freeze)})")
     if par.main:  # after a resume's settings check: a refused resume leaves the folder as it was
         run.clear_previous(out.say)  # --overwrite: only now, with data and model ready
         with run.writing(run.file("spec.yaml")):
@@ -262,13 +278,17 @@ def _train(
     # What the loop calls: `model` in channels_last if asked, wrapped (DataParallel / DDP, which
     # broadcasts rank 0's weights), compiled if asked. `model` stays the plain module that is saved.
     net = apply_speed(model, plan, out.say, wrap=lambda module: par.wrap(module, device))
+    stepper = Stepper(model, optimizer, scaler, scheduler, interval, config, sizes, ema)
+    # validation sees the EMA weights when there are some; under ddp the plain module (no gradient sync)
+    judged = ema.module if ema is not None else (model if par.distributed else net)
 
     def snapshot(totals: dict[str, Any]) -> dict[str, Any]:
         """Everything an exact resume needs, as tensors and plain values (weights_only-loadable)."""
         return {
-            "spec": json.dumps(resolved),  # expanded: blocks, repeats and vars written out
+            "spec": resolved,  # a mapping (load_spec/build take it), expanded: blocks, repeats, vars
             **provenance(spec.document),  # the variant and --set arguments it was expanded with
             "model": model.state_dict(),
+            **({"ema": ema.module.state_dict()} if ema is not None else {}),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "scaler": scaler.state_dict() if scaler.is_enabled() else None,
@@ -309,14 +329,7 @@ def _train(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))
 
-    # the command that resumes this very run: the same file and the same --set arguments
-    sets = [f"--set {shlex.quote(arg)}" for arg in dict.fromkeys(spec.document.overrides.values())]
-    if spec.document.variant is not None:
-        sets.append(f"--variant {shlex.quote(spec.document.variant)}")
-    sets += ["--allow-code"] if allow_code else []  # the consent the run was started with
-    resume_command = " ".join(
-        ["torchspec train", shlex.quote(file) if os.path.isfile(file) else "SPEC", *sets, "--resume auto"]
-    )
+    resuming = resume_command(spec, allow_code)
     checked = False
     try:
         while epoch < config.epochs:
@@ -344,23 +357,8 @@ def _train(
                     where = f"step {step + 1} (epoch {epoch + 1}, batch {batch + 1})"
                     shown = loss_value if not math.isfinite(loss_value) else "not finite on another rank"
                     raise diverged(f"the loss is {shown} at {where}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                # Linear warmup scales the scheduled lr for this step only; the scheduler never sees it.
-                scheduled = [group["lr"] for group in optimizer.param_groups]
-                if step < config.warmup_steps:
-                    for group, lr in zip(optimizer.param_groups, scheduled):
-                        group["lr"] = lr * (step + 1) / config.warmup_steps
-                scaler.step(optimizer)
-                scaler.update()
-                for group, lr in zip(optimizer.param_groups, scheduled):
-                    group["lr"] = lr
-                if scheduler is not None and interval == "step":
-                    scheduler.step()
-                step, batch = step + 1, batch + 1
+                stepped = stepper.backward(loss, batch, step)  # accumulates; steps at a group's end
+                step, batch = step + stepped, batch + 1
                 sums["loss"] += loss_value * x.shape[0]
                 sums["samples"] += x.shape[0]
                 counts = accuracy_counts(config.loss.type, output.detach(), target)
@@ -371,6 +369,8 @@ def _train(
                 acc = sums["correct"] / sums["counted"] if sums["counted"] else None
                 out.advance(loss_value, acc, sums["samples"] / max(elapsed, 1e-9))
                 sums["seconds"] = elapsed
+                if not stepped:  # checkpoints and interrupts only between optimizer steps
+                    continue
                 if stopping or (config.checkpoint_every and step % config.checkpoint_every == 0):
                     checkpoint(last_path)  # mid-epoch: a kill now loses at most checkpoint_every steps
                 if stopping:
@@ -379,28 +379,21 @@ def _train(
                     raise Interrupted(
                         code,
                         f"interrupted at step {step} (epoch {epoch + 1}); checkpoint written to {last_path}\n"
-                        f"resume with: {resume_command}",
+                        f"resume with: {resuming}",
                     )
 
             # -- end of epoch: reduce over ranks, validate, schedule, record, checkpoint -----------
             totals = par.sum({k: v for k, v in sums.items() if k != "seconds"})  # all ranks' samples
             train_loss = totals["loss"] / max(totals["samples"], 1)
             train_acc = totals["correct"] / totals["counted"] if totals["counted"] else None
-            val_loss, val_acc = None, None
-            if val_loader is not None:  # ddp: the plain module (no gradient sync needed to evaluate)
-                val_loss, val_acc = evaluate(
-                    model if par.distributed else net,
-                    val_loader,
-                    loss_fn,
-                    config.loss.type,
-                    device,
-                    config.precision,
-                    x_format,
+            val: dict[str, Any] = {"val_loss": None, "val_accuracy": None}
+            if val_loader is not None:
+                val = validation_row(judged, val_loader, loss_fn, config, device, x_format)
+            if val["val_loss"] is not None and not math.isfinite(val["val_loss"]):  # the same on every rank
+                raise diverged(
+                    f"the validation loss is {val['val_loss']} after epoch {epoch + 1} (step {step})"
                 )
-            if val_loss is not None and not math.isfinite(val_loss):  # every rank saw the same value
-                raise diverged(f"the validation loss is {val_loss} after epoch {epoch + 1} (step {step})")
-            metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}
-            value = metrics.get(monitor)
+            value = {"train_loss": train_loss, **val}.get(monitor)
             if scheduler is not None and interval == "metric":
                 scheduler.step(value if value is not None else train_loss)
             elif scheduler is not None and interval == "epoch":
@@ -411,8 +404,7 @@ def _train(
                 "lr": float(optimizer.param_groups[0]["lr"]),
                 "train_loss": train_loss,
                 "train_accuracy": train_acc,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
+                **val,  # val_loss, val_accuracy, then the task's other metrics (.metrics)
                 "seconds": time.perf_counter() - started,
             }
             history.append(row)
@@ -428,26 +420,28 @@ def _train(
             if improved:
                 checkpoint(best_path)
             out.end_epoch(row, config.epochs, improved)
+            early = early_stop(history, monitor, config.patience, config.min_delta)
+            if early:
+                out.warn(early)
+                break
     finally:
         out.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
-    if par.main:
+    if par.main:  # model.safetensors: the best epoch's weights (last.ckpt keeps the last ones)
         with run.writing(run.file("model.safetensors")):
-            save_model(model, resolved_spec, run.file("model.safetensors"), made_from=spec)
+            save_model(
+                model,
+                resolved_spec,
+                run.file("model.safetensors"),
+                made_from=spec,
+                state=best_weights(best_path, "ema" if ema is not None else "model"),
+            )
     if par.distributed and os.environ.get(RANK_WEIGHTS_ENV):  # tests: every rank's final weights
         save_model(
             model, resolved_spec, os.path.join(os.environ[RANK_WEIGHTS_ENV], f"rank{par.rank}.safetensors")
         )
     par.barrier()
-    final = history[-1] if history else {}
-    parts = [f"done: {len(history)} epochs, {step} steps"]
-    if final.get("val_accuracy") is not None:
-        parts.append(f"val accuracy {100 * final['val_accuracy']:.1f}%")
-    if final.get("val_loss") is not None:
-        parts.append(f"val loss {final['val_loss']:.4f}")
-    names = ("model.safetensors", "best.ckpt", "last.ckpt", "metrics.csv", "spec.yaml")
-    written = ", ".join(n for n in names if os.path.exists(os.path.join(output_dir, n)))
-    out.warn(", ".join(parts) + f"; outputs in {output_dir}/ ({written})")
+    out.warn(done_line(history, step, monitor, best, output_dir))
     return history

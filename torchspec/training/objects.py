@@ -23,7 +23,7 @@ def make_loss(cfg: Any) -> nn.Module:
     return getattr(nn, cfg.type)(**_kwargs(cfg))  # type: ignore[no-any-return]
 
 
-def make_optimizer(cfg: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def make_optimizer(cfg: Any, params: Iterable[Any]) -> torch.optim.Optimizer:
     return getattr(torch.optim, cfg.type)(params, **_kwargs(cfg))  # type: ignore[no-any-return]
 
 
@@ -37,7 +37,7 @@ def make_scheduler(
         args["total_steps"] = cfg.total_steps or epochs * max(steps_per_epoch, 1)
         return sched.OneCycleLR(optimizer, **args), "step"
     if isinstance(cfg, C.ReduceLROnPlateau):
-        args["mode"] = cfg.mode or ("max" if monitor.endswith("accuracy") else "min")
+        args["mode"] = cfg.mode or ("max" if C.higher_is_better(monitor) else "min")
         return sched.ReduceLROnPlateau(optimizer, **args), "metric"
     return getattr(sched, cfg.type)(optimizer, **args), "epoch"
 

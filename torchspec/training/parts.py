@@ -13,7 +13,9 @@ from torchspec.errors import SpecError
 from torchspec.infer import ShapeReport
 from torchspec.spec import Spec
 from torchspec.training.config import CLASSIFICATION_LOSSES, TrainConfig
+from torchspec.training.metrics import CSV_METRICS, Tally
 from torchspec.training.objects import accuracy_counts, adapt_target
+from torchspec.training.paths import absolute_paths
 
 __all__ = [
     "autocast",
@@ -25,6 +27,7 @@ __all__ = [
     "pick_device",
     "resolved_data",
     "target_problem",
+    "validation_row",
 ]
 
 
@@ -86,8 +89,10 @@ def evaluate(
     device: torch.device,
     precision: str,
     memory_format: torch.memory_format | None = None,
+    tally: Tally | None = None,
 ) -> tuple[float, float | None]:
-    """Mean loss and accuracy (None for regression) over ``loader``, in eval mode, no gradients."""
+    """Mean loss and accuracy (None for regression) over ``loader``, in eval mode, no gradients;
+    ``tally`` also counts the other metrics (:mod:`.metrics`)."""
     fmt = memory_format or torch.preserve_format
     was_training = model.training
     model.eval()
@@ -104,8 +109,33 @@ def evaluate(
             counts = accuracy_counts(loss_type, out, target)
             if counts is not None:
                 correct, counted = correct + counts[0], counted + counts[1]
+            if tally is not None:
+                tally.add(out, target)
     model.train(was_training)
     return loss_sum / max(samples, 1), (correct / counted if counted else None)
+
+
+def validation_row(
+    model: torch.nn.Module,
+    loader: Any,
+    loss_fn: torch.nn.Module,
+    config: TrainConfig,
+    device: torch.device,
+    memory_format: torch.memory_format | None,
+) -> dict[str, Any]:
+    """``val_loss``, ``val_accuracy`` and the task's scalar metrics (``val_macro_f1``, ...) and
+    per-class accuracies (``val_accuracy_class_<i>``, up to 100 classes) for metrics.csv."""
+    tally = Tally(config.loss.type, getattr(config.loss, "ignore_index", None))
+    loss, accuracy = evaluate(
+        model, loader, loss_fn, config.loss.type, device, config.precision, memory_format, tally
+    )
+    found = tally.result()
+    row: dict[str, Any] = {"val_loss": loss, "val_accuracy": accuracy}
+    row.update({f"val_{name}": found[name] for name in CSV_METRICS if found.get(name) is not None})
+    per_class = found.get("per_class_accuracy") or []
+    if len(per_class) <= 100:
+        row.update({f"val_accuracy_class_{i}": value for i, value in enumerate(per_class)})
+    return row
 
 
 def check_first_batch(spec: Spec, x: Any, y: Any, source: str) -> None:
@@ -204,8 +234,11 @@ def label_range_problem(
     )
 
 
-def resolved_data(spec: Spec, report: ShapeReport, config: TrainConfig, output_dir: str) -> dict[str, Any]:
-    """The spec as run: overrides applied, inferred layer arguments written out, train complete."""
+def resolved_data(
+    spec: Spec, report: ShapeReport, config: TrainConfig, output_dir: str, base_dir: str
+) -> dict[str, Any]:
+    """The spec as run: overrides applied, inferred layer arguments written out, train complete,
+    its paths absolute (``base_dir``: the spec's folder), so it means the same from anywhere."""
     data = spec.to_data()
     for row in report.rows:
         node: Any = data
@@ -215,7 +248,7 @@ def resolved_data(spec: Spec, report: ShapeReport, config: TrainConfig, output_d
             node.setdefault(key, list(value) if isinstance(value, tuple) else value)
     train = config.model_dump(mode="json", exclude_none=True)
     train["output_dir"] = output_dir
-    data["train"] = train
+    data["train"] = absolute_paths(train, base_dir)
     return data
 
 

@@ -8,7 +8,6 @@ key of the source it is about so the caller can point at that line of the spec (
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from torch.utils.data import Dataset, TensorDataset
 from torchspec.training import config as C
 from torchspec.training.arrays import ArrayFileError, open_array
 from torchspec.training.dtypes import INT64_MAX, input_values, largest, target_values
+from torchspec.training.paths import resolve_path
 
 __all__ = ["ArrayDataset", "SourceError", "builtin_source", "synthetic_motion"]
 
@@ -96,13 +96,6 @@ def _tensor(value: Any) -> torch.Tensor:
     return value if isinstance(value, torch.Tensor) else torch.from_numpy(value)  # converted: owned
 
 
-def _path(name: str, base_dir: str | None) -> str:
-    path = os.path.expanduser(name)
-    if not os.path.isabs(path) and base_dir:
-        path = os.path.join(base_dir, path)
-    return path
-
-
 def _open(path: str, key: str | None, what: str, field: str) -> Any:
     try:
         return open_array(path, key, what)
@@ -111,12 +104,12 @@ def _open(path: str, key: str | None, what: str, field: str) -> Any:
 
 
 def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
-    inputs_path = _path(cfg.inputs, base_dir)
+    inputs_path = resolve_path(cfg.inputs, base_dir)
     if cfg.targets is None and inputs_path.lower().endswith(".npy"):
         raise SourceError("a .npy file holds one array: give the targets as `targets: FILE`", "inputs")
     inputs = _open(inputs_path, cfg.inputs_key, "inputs", "inputs")
     if cfg.targets is not None:
-        targets = _open(_path(cfg.targets, base_dir), cfg.targets_key, "targets", "targets")
+        targets = _open(resolve_path(cfg.targets, base_dir), cfg.targets_key, "targets", "targets")
     else:
         targets = _open(inputs_path, cfg.targets_key, "targets", "inputs")
     field = "targets" if cfg.targets is not None else "inputs"
@@ -129,7 +122,36 @@ def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
     if len(inputs) != len(targets):
         message = f"{len(inputs)} inputs but {len(targets)} targets: give one target per input"
         raise SourceError(message, field)
+    for values, key, what in ((inputs, "inputs", "input"), (targets, field, "target")):
+        bad = first_nonfinite(values)
+        if bad is not None:
+            raise SourceError(
+                f"{what} sample {bad} holds NaN or infinite values: training on it would only diverge",
+                key,
+                ["replace or drop the non-finite samples (np.isfinite(x).all(axis=...))"],
+            )
     return ArrayDataset(inputs, targets)
+
+
+CHUNK = 1 << 22  # elements checked at a time: bounded memory for a memory-mapped file
+
+
+def first_nonfinite(values: Any) -> int | None:
+    """The index of the first sample of a float array or tensor holding NaN or inf, else None;
+    read in chunks of rows, so a memory-mapped file is never loaded whole."""
+    is_float = values.is_floating_point() if isinstance(values, torch.Tensor) else values.dtype.kind in "fc"
+    if not is_float or len(values) == 0:
+        return None
+    per_row = max(1, int(np.prod(values.shape[1:])))
+    rows = max(1, CHUNK // per_row)
+    for start in range(0, len(values), rows):
+        chunk = values[start : start + rows]
+        finite = torch.isfinite(chunk) if isinstance(chunk, torch.Tensor) else np.isfinite(np.asarray(chunk))
+        ok = finite.reshape(len(chunk), -1).all(1)
+        if not bool(ok.all()):
+            bad = (~ok).nonzero()
+            return start + int(bad[0][0] if isinstance(bad, tuple) else bad[0, 0])
+    return None
 
 
 def _digits() -> tuple[Dataset[Any], int]:
@@ -142,7 +164,7 @@ def _digits() -> tuple[Dataset[Any], int]:
     return TensorDataset(images, torch.from_numpy(bunch.target.astype(np.int64))), 10
 
 
-def _torchvision(cfg: C.Torchvision) -> Dataset[Any]:
+def _torchvision(cfg: C.Torchvision, base_dir: str | None) -> Dataset[Any]:
     try:
         import torchvision
         from torchvision import transforms
@@ -163,9 +185,10 @@ def _torchvision(cfg: C.Torchvision) -> Dataset[Any]:
         steps.append(transforms.Normalize((0.5,), (0.5,)))
     transform = transforms.Compose(steps)
     factory = getattr(torchvision.datasets, cfg.name)
+    root = resolve_path(cfg.root, base_dir)
     if cfg.name in ("ImageFolder", "DatasetFolder"):
-        return factory(cfg.root, transform=transform)  # type: ignore[no-any-return]
-    return factory(cfg.root, train=cfg.train, download=cfg.download, transform=transform)  # type: ignore[no-any-return]
+        return factory(root, transform=transform)  # type: ignore[no-any-return]
+    return factory(root, train=cfg.train, download=cfg.download, transform=transform)  # type: ignore[no-any-return]
 
 
 def _is_dataset(obj: Any) -> bool:
@@ -191,5 +214,5 @@ def builtin_source(
     if isinstance(cfg, C.Tensors):
         return _tensors(cfg, base_dir), None
     if isinstance(cfg, C.Torchvision):
-        return _torchvision(cfg), None
+        return _torchvision(cfg, base_dir), None
     raise TypeError(f"unknown data source {cfg!r}")

@@ -30,7 +30,13 @@ from torch.utils.data import Dataset, IterableDataset
 from torchspec.errors import Problem
 from torchspec.training.dtypes import DTypeError, input_values, target_values
 
-__all__ = ["CheckedDataset", "UserDataError", "load_python", "refuse_without_consent"]
+__all__ = [
+    "CheckedDataset",
+    "UserDataError",
+    "import_folders",
+    "load_python",
+    "refuse_without_consent",
+]
 
 _OURS = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../torchspec/
 _LIBS = tuple(
@@ -147,11 +153,29 @@ def refuse_without_consent(target: str, at: Problem) -> Problem:
     return Problem(at.file, at.line, at.col, message, hints, at.source_line)
 
 
-def load_python(target: str, args: dict[str, Any], at: Problem) -> CheckedDataset:
+def import_folders(base_dir: str | None) -> list[str]:
+    """Where a python source's module is looked for first, however torchspec was launched (the
+    ``torchspec`` script or ``python -m torchspec``): the working directory, then the spec's folder."""
+    folders = [os.getcwd(), *([base_dir] if base_dir else [])]
+    return list(dict.fromkeys(os.path.abspath(f) for f in folders))
+
+
+def _make_importable(base_dir: str | None) -> None:
+    # `python -m` puts the working directory first on sys.path and the console script does not:
+    # both get the same folders, in the same order, ahead of the rest.
+    rest = [p for p in sys.path if p and os.path.abspath(p) not in import_folders(base_dir)]
+    sys.path[:] = [*import_folders(base_dir), *rest]
+
+
+def load_python(
+    target: str, args: dict[str, Any], at: Problem, base_dir: str | None = None
+) -> CheckedDataset:
     """Import ``module:Class`` (consent was given), check it is a map-style Dataset class, build it.
 
-    ``at`` is where the source is declared (train.data's line, or its --set argument)."""
+    ``at`` is where the source is declared (train.data's line, or its --set argument); the module
+    is looked for in :func:`import_folders` first (``base_dir``: the spec's folder)."""
     module_name, _, class_name = target.partition(":")
+    _make_importable(base_dir)
     sys.stderr.write(f"importing {module_name} (from {_where(at)}) because --allow-code was given\n")
     sys.stderr.flush()
     try:
@@ -159,7 +183,8 @@ def load_python(target: str, args: dict[str, Any], at: Problem) -> CheckedDatase
     except ModuleNotFoundError as exc:
         if exc.name is not None and (module_name + ".").startswith(exc.name + "."):
             hints = (
-                f"put {module_name.replace('.', '/')}.py in the current folder or a folder on PYTHONPATH",
+                f"put {module_name.replace('.', '/')}.py in the spec's folder, the current folder "
+                "or a folder on PYTHONPATH",
             )
             raise UserDataError.of(_at(at, f"no module named '{exc.name}'", hints)) from None
         raise UserDataError.of(_failure(exc, f"importing {module_name}", at)) from None
