@@ -58,3 +58,10 @@ def test_variant_is_torchvisions_model(spec: str, module: str, sample: list[int]
     assert_reproduces(
         spec, f"{module}:{variant}", sample, variant=variant, overrides=[f"input={sample}"], train_too=True
     )
+
+
+@pytest.mark.parametrize(("spec", "default"), [("resnet.yaml", "resnet50"), ("video_resnet.yaml", "r3d_18")])
+def test_the_spec_is_short_and_its_vars_are_the_default_variant(spec: str, default: str) -> None:
+    assert len((SPECS / spec).read_text().splitlines()) < 150
+    plain, chosen = (infer_shapes(load_spec(SPECS / spec, variant=v)) for v in (None, default))
+    assert [(r.path, r.args) for r in plain.rows] == [(r.path, r.args) for r in chosen.rows]
