@@ -17,7 +17,7 @@ from torchspec.source import load_document
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
-# | name | [3, 224, 224] | 25,557,032 | 4.09G | [resnet.yaml](specs/resnet.yaml) `--variant resnet50` | notes |
+# | resnet50 | [3, 224, 224] | 25,557,032 | 4.09G | [resnet.yaml](specs/resnet.yaml) `--variant resnet50` | |
 ROW = re.compile(
     r"^\| (?P<name>[^|]+?) \| (?P<input>\[[\d, ]+\]) \| (?P<params>[\d,]+) \| (?P<macs>[\d.]+[KMGT]?) "
     r"\| \[(?P<file>[^\]]+)\]\(specs/(?P=file)\)(?: `--variant (?P<variant>[\w.-]+)`)? \|(?P<notes>.*)\|$"
