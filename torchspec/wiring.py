@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from torchspec.blocks import REPEAT_INDEX
+from torchspec.expand_values import FAILED
 from torchspec.source import Path
 
 if TYPE_CHECKING:
@@ -150,9 +151,7 @@ class Wiring:
                 self.ex.check_growth(here, before, count)
 
     def _append(self, node: Any, fr: Any, here: Path, out: Path, into: list[Any]) -> None:
-        from torchspec.expand import _FAILED
-
-        if node is _FAILED:
+        if node is FAILED:
             return
         if fr is not None and isinstance(node, dict):
             self.ex.place((*here, "from"), (*out, "from"))
