@@ -25,7 +25,7 @@ STAGES: list[tuple[str, set[str]]] = [
     ("text", {"scalars", "document", "source", "source_json"}),
     (
         "spec",
-        {"expr_parse", "expr", "template", "blocks", "wiring", "expand", "layers", "spec"}
+        {"expr_parse", "expr", "template", "blocks", "expand_values", "wiring", "expand", "layers", "spec"}
         # the train section's rules, validated with the spec
         | {f"training.{m}" for m in ("config", "folder_config", "transform_config", "overrides", "validate")},
     ),

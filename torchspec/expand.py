@@ -8,13 +8,14 @@ block use, where the block was used and with which parameters. Problems found la
 shapes) are located through that document, so they gain the notes with no change at their sites.
 
 Bounds: at most :data:`MAX_EXPANDED` nodes come out (a repeat's copies are counted before they are
-made), blocks nest at most :data:`~torchspec.blocks.MAX_NESTING` levels.
+made), blocks nest at most :data:`~torchspec.blocks.MAX_NESTING` levels. Positions, counting and
+values with expressions are :mod:`torchspec.expand_values`; a layer list's repeats, left-out
+layers and ``from`` rerouting are :mod:`torchspec.wiring`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import replace
 from typing import Any
 
 from torchspec.blocks import (
@@ -29,18 +30,15 @@ from torchspec.blocks import (
 )
 from torchspec.catalogue import explain_unknown
 from torchspec.diagnose import did_you_mean, quote, sort_problems, where
-from torchspec.errors import Note, Problem, SpecError
-from torchspec.expr import ExprError, size
+from torchspec.errors import SpecError
+from torchspec.expand_values import FAILED, MAX_EXPANDED, Notes, Values
 from torchspec.source import Document, Path, Pos
-from torchspec.template import has_template, render
-from torchspec.wiring import FAILED, Wiring
+from torchspec.template import has_template
+from torchspec.wiring import Wiring
 
 __all__ = ["MAX_EXPANDED", "SPEC_KEYS", "expand_document", "needs_expansion"]
 
-MAX_EXPANDED = 200_000  # nodes (mappings, lists, scalars) of an expanded spec
 SPEC_KEYS = ("vars", "variants", "blocks")  # top-level keys that expansion consumes
-_FAILED = FAILED  # a value whose expression failed (already reported)
-Notes = tuple[Note, ...]
 
 
 def needs_expansion(data: Any) -> bool:
@@ -74,15 +72,10 @@ def expand_document(doc: Document, *, variant: str | None = None, builtin: Colle
     return _Expander(doc, builtin).run(variant)
 
 
-class _Expander:
+class _Expander(Values):
     def __init__(self, doc: Document, builtin: Collection[str]) -> None:
-        self.doc, self.builtin = doc, builtin
-        self.value_pos: dict[Path, Pos] = {}
-        self.key_pos: dict[Path, Pos] = {}
-        self.notes: dict[Path, Notes] = {}
-        self.overrides: dict[Path, str] = {}
-        self.problems: list[Problem] = []
-        self.count = 0
+        super().__init__(doc)
+        self.builtin = builtin
         self.vars: dict[str, Any] = {}
         self.blocks: dict[str, Block] = {}
         self.stack: list[str] = []  # blocks being expanded, outermost first
@@ -144,76 +137,6 @@ class _Expander:
             env[name] = self.value(value, origin, None, env, ())
         return env
 
-    # -- positions, counting, problems -------------------------------------------------------
-
-    def place(self, origin: Path, out: Path | None) -> None:
-        self.count += 1
-        if self.count > MAX_EXPANDED:
-            message = f"the expanded spec has more than {MAX_EXPANDED:,} nodes; that is the limit"
-            hint = "lower a repeat count, or nest fewer repeats"
-            raise SpecError([self.doc.problem(origin, message, [hint])])
-        if out is None:
-            return
-        pos = self.doc.value_pos.get(origin)
-        if pos is not None:
-            self.value_pos[out] = pos
-        if origin in self.doc.overrides:
-            self.overrides[out] = self.doc.overrides[origin]
-
-    def place_key(self, origin: Path, out: Path, key: str) -> None:
-        pos = self.doc.key_pos.get((*origin, key))
-        if pos is not None:
-            self.key_pos[(*out, key)] = pos
-
-    def problem(self, origin: Path, message: str, hints: list[str], notes: Notes, key: bool = False) -> None:
-        problem = self.doc.problem(origin, message, hints, key=key)
-        self.problems.append(replace(problem, notes=notes) if notes else problem)
-
-    def expr_problem(self, origin: Path, text: str, exc: ExprError, notes: Notes) -> None:
-        doc, pos = self.doc, self.doc.value_pos.get(origin)
-        message = f"{exc.message} (in {quote(text, 50)})"
-        hints = [exc.hint] if exc.hint else []
-        if pos is None or doc.override_of(origin) is not None:
-            return self.problem(origin, message, hints, notes)
-        line = doc.line_text(pos.line) or ""
-        quoted = line[pos.col - 1 : pos.col] in ("'", '"')
-        at = Pos(pos.line, pos.col + exc.offset + quoted)
-        self.problems.append(replace(doc.problem_at(at, message, hints), notes=notes))
-
-    # -- values --------------------------------------------------------------------------------
-
-    def value(self, node: Any, origin: Path, out: Path | None, env: Mapping[str, Any], notes: Notes) -> Any:
-        """``node`` with every expression evaluated (positions of ``out`` taken from ``origin``)."""
-        self.place(origin, out)
-        if isinstance(node, str):
-            return self.render(node, origin, env, notes)
-        if isinstance(node, dict):
-            result = {}
-            for key, child in node.items():
-                if out is not None:
-                    self.place_key(origin, out, key)
-                sub = None if out is None else (*out, key)
-                result[key] = self.value(child, (*origin, key), sub, env, notes)
-            return result
-        if isinstance(node, list):
-            return [
-                self.value(v, (*origin, i), None if out is None else (*out, i), env, notes)
-                for i, v in enumerate(node)
-            ]
-        return node
-
-    def render(self, text: str, origin: Path, env: Mapping[str, Any], notes: Notes) -> Any:
-        if "$" not in text:
-            return text
-        try:
-            value = render(text, env)
-        except ExprError as exc:
-            self.expr_problem(origin, text, exc, notes)
-            return _FAILED
-        if isinstance(value, list):
-            self.count += size(value, MAX_EXPANDED)
-        return value
-
     # -- layers --------------------------------------------------------------------------------
 
     def layers(
@@ -229,12 +152,12 @@ class _Expander:
                 item = {"type": item}
             if not isinstance(item, dict):
                 wiring.add(
-                    item, here, self.value(item, here, None, env, notes) if item is not _FAILED else item
+                    item, here, self.value(item, here, None, env, notes) if item is not FAILED else item
                 )
                 continue
             if "when" in item:
                 cond = self.value(item["when"], (*here, "when"), None, env, notes)
-                if cond is not _FAILED and not isinstance(cond, bool):
+                if cond is not FAILED and not isinstance(cond, bool):
                     message = f"when must be true or false, found {show(cond)}"
                     self.problem((*here, "when"), message, ["e.g. when: $(stride != 1)"], notes)
                 if cond is False:
@@ -251,7 +174,7 @@ class _Expander:
         if "repeat" not in item:
             return 1
         count = self.value(item["repeat"], (*here, "repeat"), None, env, notes)
-        if count is _FAILED:
+        if count is FAILED:
             return 1
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             message = f"repeat must be an int >= 0, found {show(count)}"
@@ -290,7 +213,7 @@ class _Expander:
                 message = f"{quote(kind)} is not a spec layer: {explained[0]}"
                 hints = explained[1]
             self.problem((*here, "type"), message, hints, notes)
-            return _FAILED
+            return FAILED
         self.place(here, out)
         result: dict[str, Any] = {}
         for key, value in item.items():
@@ -315,7 +238,7 @@ class _Expander:
             why = "uses itself" if block.name in self.stack else f"nests deeper than {MAX_NESTING} levels"
             chain = " -> ".join([*self.stack, block.name])
             self.problem((*here, "type"), f"block '{block.name}' {why}: {chain}", [], notes)
-            return _FAILED
+            return FAILED
         args: dict[str, Any] = {}
         for key, value in item.items():
             if key in META_KEYS:
@@ -328,7 +251,7 @@ class _Expander:
                 continue
             arg = self.value(value, (*here, key), None, env, notes)
             param = block.params[key]
-            if arg is not _FAILED and not fits(param.kind, arg):
+            if arg is not FAILED and not fits(param.kind, arg):
                 wants = _article(param.kind)
                 message = f"parameter '{key}' of block '{block.name}' must be {wants}, found {show(arg)}"
                 hint = ["'/' gives a float: use '//' for an int"] if isinstance(arg, float) else []

@@ -21,11 +21,11 @@ from typing import Any, Protocol
 from torchspec.blocks import REPEAT_INDEX
 from torchspec.document import Path
 from torchspec.errors import Note
+from torchspec.expand_values import FAILED
 from torchspec.template import uses_variable
 
 __all__ = ["FAILED", "Expanding", "Wiring"]
 
-FAILED: Any = object()  # a value whose expression failed (already reported)
 _UNNAMED: Any = object()  # the input of a left-out layer is an unnamed sibling
 
 
