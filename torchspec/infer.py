@@ -17,6 +17,7 @@ from torchspec.diagnose import node_at, quote, where
 from torchspec.errors import Problem, SpecError
 from torchspec.graph import Node, Read, Scope, wire
 from torchspec.layers import Layer, Out, Shape, ShapeError, TupleOut, first_tensor, fmt_shape, tensors_of
+from torchspec.layers.batch import batched_output
 from torchspec.layers.fields import INT64_MAX
 from torchspec.source import Document, Path
 from torchspec.spec import Spec, load_spec
@@ -44,6 +45,7 @@ class LayerRow:
     inputs: tuple[Shape, ...] = ()  # every input's shape (``input`` is the first)
     out: Out | None = None  # the whole output, a TupleOut for a layer returning a tuple
     sources: tuple[str, ...] | None = None  # what it reads, when not just the layer before it
+    batched: bool = True  # the output carries the batch dimension (not a learned tensor's)
 
     @property
     def type(self) -> str:
@@ -99,8 +101,13 @@ class ShapeReport:
 
     def state_shapes(self) -> dict[str, Shape]:
         """The built model's ``state_dict()`` keys and shapes, known without torch:
-        ``{"features.0.weight": (64, 3, 11, 11), ...}``, in the module's order."""
-        return {f"{row.path}.{name}": shape for row in self.rows for name, shape in row.state.items()}
+        ``{"features.0.weight": (64, 3, 11, 11), ...}``, in the module's order (a container's own
+        learned tensors before its children, as torch lists a module's parameters first)."""
+        return {
+            f"{row.path}.{name}" if name else row.path: shape
+            for row in _module_order(self.rows)
+            for name, shape in row.state.items()
+        }
 
     @property
     def param_bytes(self) -> int:
@@ -108,8 +115,10 @@ class ShapeReport:
 
     @property
     def activation_bytes(self) -> int:
-        """Memory of every layer's output for one forward pass of the batch (float32)."""
-        return sum(_numel(s) for r in self.rows for s in tensors_of(r.out or r.output)) * BYTES_PER_ELEMENT
+        """Memory of every layer's output for one forward pass of the batch (float32); a learned
+        tensor is counted with the parameters."""
+        outs = (r.out or r.output for r in self.rows if not r.layer.learned_tensor)
+        return sum(_numel(s) for out in outs for s in tensors_of(out)) * BYTES_PER_ELEMENT
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +145,27 @@ def _row_json(row: LayerRow) -> dict[str, Any]:
     return data
 
 
+def _module_order(rows: list[LayerRow]) -> list[LayerRow]:
+    """Rows in the order torch's ``state_dict`` visits them: depth first in file order, with the
+    learned tensors of each container before its children."""
+    first: dict[str, int] = {}
+    for row in rows:
+        parts = row.path.split(".")
+        for k in range(1, len(parts) + 1):
+            first.setdefault(".".join(parts[:k]), len(first))
+
+    def key(row: LayerRow) -> tuple[tuple[int, int], ...]:
+        parts = row.path.split(".")
+        levels = [(1, first[".".join(parts[: k + 1])]) for k in range(len(parts))]
+        if row.layer.learned_tensor:
+            levels[-1] = (0, levels[-1][1])
+        return tuple(levels)
+
+    if not any(row.layer.learned_tensor for row in rows):
+        return rows
+    return sorted(rows, key=key)
+
+
 def _numel(shape: Shape) -> int:
     n = 1
     for d in shape:
@@ -152,6 +182,18 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
     scope = wire(spec.layers, doc)
     walk = _Walk(doc)
     out = walk.scope(scope, _Value((batch, *spec.input), "the spec's input", "input"))
+    if not out.batched:
+        last = walk.rows[-1]
+        raise SpecError(
+            [
+                doc.problem(
+                    last.data_path,
+                    f"the model's output {fmt_shape(last.output, batch=False)} ({out.came_from}) has "
+                    "no batch dimension: it is computed from learned tensors alone, not from the input",
+                    ["combine it with the input (Add, Mul, or ExpandBatch and Concat)"],
+                )
+            ]
+        )
     if isinstance(out.out, TupleOut):
         walk.graphs.add("")  # the model returns its main output: a graph picks it out of the tuple
     return ShapeReport(
@@ -167,6 +209,7 @@ class _Value:
     out: Out
     came_from: str
     label: str
+    batched: bool = True  # False for a learned tensor and what is computed from it alone
 
 
 class _Walk:
@@ -186,12 +229,12 @@ class _Walk:
             self.reads[node.path] = tuple(index for _, index in ins)
             if node.scope is not None:
                 value = self.scope(node.scope, ins[0][0])
-                outs.append(_Value(value.out, value.came_from, node.path))
+                outs.append(_Value(value.out, value.came_from, node.path, value.batched))
                 if sources is not None:
                     self.sources[node.path] = sources
             else:
                 outs.append(self._leaf(node, [v for v, _ in ins], sources))
-        if scope.wired or any(isinstance(v.out, TupleOut) for v in outs):
+        if scope.wired or any(isinstance(v.out, TupleOut) for v in outs):  # learned tensors: wired
             self.graphs.add(scope.path)
             for node in scope.nodes:
                 if keyword.iskeyword(node.name):
@@ -245,13 +288,14 @@ class _Walk:
         suffix = "".join(f".{i}" for i in read.index)
         label = value.label + suffix
         came_from = value.came_from if not read.text else f"{read.text}: {value.came_from}"
-        return _Value(out, came_from, label), tuple(index)
+        return _Value(out, came_from, label, value.batched), tuple(index)
 
     def _leaf(self, node: Node, ins: list[_Value], sources: tuple[str, ...] | None) -> _Value:
         layer, data_path = node.layer, node.data_path
         shapes = [first_tensor(v.out) for v in ins]
         try:
             inferred = layer.infer_many(shapes)
+            batched = batched_output(layer, shapes, [v.batched for v in ins])
             for shape in tensors_of(inferred.out):
                 if _numel(shape) > INT64_MAX:
                     raise ShapeError(f"the output {fmt_shape(shape)} has more elements than int64 holds")
@@ -263,12 +307,17 @@ class _Walk:
         args = layer.torch_args(inferred)
         self.rows.append(
             LayerRow(
-                node.path, data_path, layer, shapes[0], inferred.shape, inferred.params,
-                inferred.buffers, inferred.macs, args, inferred.state_bytes, inferred.state,
-                tuple(shapes), inferred.out, sources,
+                node.path, data_path, layer, shapes[0] if shapes else (), inferred.shape,
+                inferred.params, inferred.buffers, inferred.macs, args, inferred.state_bytes,
+                inferred.state, tuple(shapes), inferred.out, sources, batched,
             )
         )  # fmt: skip
-        return _Value(inferred.out, f"after {layer.type_name()} at {where(data_path)}", node.path)
+        return _Value(inferred.out, f"after {layer.type_name()} at {where(data_path)}", node.path, batched)
+
+
+def _shown(value: _Value) -> str:
+    """``[N, 196, 768]``; a learned tensor's shape as it is, ``[1, 1, 768]``."""
+    return fmt_shape(first_tensor(value.out), batch=value.batched)
 
 
 def scope_warnings(scope: Scope) -> list[Problem]:
@@ -291,8 +340,9 @@ def _shape_error(
     """
     message = f"{layer.type_name()} ({where(data_path)}): " + err.message
     for i, value in reversed(list(enumerate(ins))):  # {in10} before {in1}
-        message = message.replace(f"{{in{i}}}", f"{fmt_shape(first_tensor(value.out))} ({value.came_from})")
-    message = message.replace("{incoming}", f"{fmt_shape(first_tensor(ins[0].out))} ({ins[0].came_from})")
+        message = message.replace(f"{{in{i}}}", f"{_shown(value)} ({value.came_from})")
+    if ins:
+        message = message.replace("{incoming}", f"{_shown(ins[0])} ({ins[0].came_from})")
     target = data_path
     node = node_at(doc.data, data_path)
     if err.field == "from" and isinstance(node, dict) and "from" in node:

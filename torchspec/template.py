@@ -15,7 +15,7 @@ from typing import Any
 
 from torchspec.expr import MAX_ITEMS, Expr, ExprError, evaluate, parse
 
-__all__ = ["has_template", "render", "split"]
+__all__ = ["has_template", "mentions", "render", "split"]
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
 Part = str | tuple[str, int]  # literal text, or (expression text, its offset in the string)
@@ -64,6 +64,31 @@ def split(text: str) -> list[Part]:
     if literal or not parts:
         parts.append(literal)
     return parts
+
+
+def mentions(text: str, variable: str) -> bool:
+    """Whether an expression in ``text`` reads ``variable`` (``encoder_layer_$index`` reads
+    ``index``); a broken expression mentions nothing (its evaluation reports it)."""
+    try:
+        parts = split(text)
+    except ExprError:
+        return False
+    stack: list[Any] = []
+    for part in parts:
+        if isinstance(part, tuple):
+            try:
+                stack.append(_parsed(part[0]))
+            except ExprError:
+                continue
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Expr):
+            if item.op == "name" and item.args[:1] == (variable,):
+                return True
+            stack.extend(item.args)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+    return False
 
 
 def _closing(text: str, start: int) -> int:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchspec.blocks import REPEAT_INDEX
 from torchspec.source import Path
+from torchspec.template import mentions
 
 if TYPE_CHECKING:
     from torchspec.errors import Note
@@ -124,6 +125,10 @@ class Wiring:
         if "repeat" not in item:  # one layer: keeps its name
             node = self.ex.layer(item, here, self.next_path(), env, self.notes)
             self._append(node, fr, here, self.next_path(), self.result)
+            return
+        name = item.get("name")
+        if isinstance(name, str) and mentions(name, REPEAT_INDEX):  # encoder_layer_$index: one per copy
+            self._copies({**body, "name": name}, here, count, env, self.out, self.result, fr)
             return
         if "name" in item:  # NAME + repeat: a container NAME holding copies 0 .. count-1
             out = self.next_path()

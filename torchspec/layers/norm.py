@@ -1,4 +1,4 @@
-"""Normalisation: BatchNorm1d/2d/3d, LayerNorm, GroupNorm. Shapes pass through unchanged."""
+"""Normalisation: BatchNorm1d/2d/3d, LayerNorm, LayerNorm2d, GroupNorm. Shapes pass through unchanged."""
 
 from __future__ import annotations
 
@@ -177,3 +177,33 @@ class GroupNorm(Layer):
         params = 2 * c if self.affine else 0
         state: dict[str, Shape] = {"weight": (channels,), "bias": (channels,)} if self.affine else {}
         return Inferred(shape, params=params, args={"num_channels": channels}, state=state)
+
+
+@register
+class LayerNorm2d(Layer):
+    """LayerNorm over the channels of ``(N, C, H, W)``, each position on its own (ConvNeXt's,
+    torchvision.models.convnext.LayerNorm2d): ``normalized_shape`` is the channel count (inferred
+    when left out); state ``weight`` and ``bias`` of shape (C,). torch's LayerNorm defaults (eps
+    1e-5; torchvision's ConvNeXt sets 1e-6)."""
+
+    type: Literal["LayerNorm2d"] = "LayerNorm2d"
+    torch_home: ClassVar[str] = "torchspec.nn"
+    positional: ClassVar[tuple[str, ...]] = ("normalized_shape",)
+    sample_ranks = (3,)
+    sample_layout = "(C, H, W)"
+
+    normalized_shape: PosInt | None = None
+    eps: PosFloat = 1e-5
+    elementwise_affine: Bool = True
+    bias: Bool = True
+
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        c = self.check_given("normalized_shape", self.normalized_shape, shape[1], "channels")
+        state: dict[str, Shape] = {}
+        if self.elementwise_affine:
+            state["weight"] = (c,)
+            if self.bias:
+                state["bias"] = (c,)
+        params = sum(s[0] for s in state.values())
+        return Inferred(shape, params=params, args={"normalized_shape": c}, state=state)
