@@ -50,7 +50,7 @@ class Parameter(Layer):
         if stray:
             raise PydanticCustomError(
                 "parameter_init",
-                "{fields} set but init is {init!r}, which ignores {them}; value goes with init: "
+                "{fields} set but init is '{init}', which ignores {them}; value goes with init: "
                 "constant, mean and std with init: normal",
                 {"fields": ", ".join(stray), "init": self.init, "them": "it" if len(stray) == 1 else "them"},
             )
