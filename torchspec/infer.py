@@ -10,17 +10,19 @@ from __future__ import annotations
 import keyword
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from torchspec.diagnose import node_at, quote, where
+from torchspec.diagnose import quote, where
 from torchspec.errors import Problem, SpecError
 from torchspec.graph import Node, Read, Scope, wire
 from torchspec.layers import Layer, Out, Shape, ShapeError, TupleOut, first_tensor, fmt_shape, tensors_of
 from torchspec.layers.batch import batched_output
 from torchspec.layers.fields import INT64_MAX
+from torchspec.shape_errors import Value, shape_error
 from torchspec.source import Document, Path
 from torchspec.spec import Spec, load_spec
+from torchspec.state_order import module_order
 
 __all__ = ["LayerRow", "ShapeReport", "infer_shapes"]
 
@@ -105,7 +107,7 @@ class ShapeReport:
         learned tensors before its children, as torch lists a module's parameters first)."""
         return {
             f"{row.path}.{name}" if name else row.path: shape
-            for row in _module_order(self.rows)
+            for row in module_order(self.rows)
             for name, shape in row.state.items()
         }
 
@@ -145,27 +147,6 @@ def _row_json(row: LayerRow) -> dict[str, Any]:
     return data
 
 
-def _module_order(rows: list[LayerRow]) -> list[LayerRow]:
-    """Rows in the order torch's ``state_dict`` visits them: depth first in file order, with the
-    learned tensors of each container before its children."""
-    first: dict[str, int] = {}
-    for row in rows:
-        parts = row.path.split(".")
-        for k in range(1, len(parts) + 1):
-            first.setdefault(".".join(parts[:k]), len(first))
-
-    def key(row: LayerRow) -> tuple[tuple[int, int], ...]:
-        parts = row.path.split(".")
-        levels = [(1, first[".".join(parts[: k + 1])]) for k in range(len(parts))]
-        if row.layer.learned_tensor:
-            levels[-1] = (0, levels[-1][1])
-        return tuple(levels)
-
-    if not any(row.layer.learned_tensor for row in rows):
-        return rows
-    return sorted(rows, key=key)
-
-
 def _numel(shape: Shape) -> int:
     n = 1
     for d in shape:
@@ -181,7 +162,7 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
         raise SpecError.single(doc.file, f"batch must be an int in [1, 2**63 - 1], found {batch!r:.40}")
     scope = wire(spec.layers, doc)
     walk = _Walk(doc)
-    out = walk.scope(scope, _Value((batch, *spec.input), "the spec's input", "input"))
+    out = walk.scope(scope, Value((batch, *spec.input), "the spec's input", "input"))
     if not out.batched:
         last = walk.rows[-1]
         raise SpecError(
@@ -201,17 +182,6 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
     )
 
 
-@dataclass(frozen=True)
-class _Value:
-    """An output flowing through the walk: its shape(s), where it came from (for messages) and
-    its label in the table's From column ("block1.bn2", "lstm.1", "input")."""
-
-    out: Out
-    came_from: str
-    label: str
-    batched: bool = True  # False for a learned tensor and what is computed from it alone
-
-
 class _Walk:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
@@ -220,8 +190,8 @@ class _Walk:
         self.reads: dict[str, tuple[tuple[int, ...], ...]] = {}  # node path -> element path read
         self.sources: dict[str, tuple[str, ...]] = {}  # containers' From column
 
-    def scope(self, scope: Scope, given: _Value) -> _Value:
-        outs: list[_Value] = []
+    def scope(self, scope: Scope, given: Value) -> Value:
+        outs: list[Value] = []
         for pos, node in enumerate(scope.nodes):
             ins = [self._read(node, read, given if read.pos < 0 else outs[read.pos]) for read in node.reads]
             default = not node.explicit or [(r.pos, r.index) for r in node.reads] == [(pos - 1, ())]
@@ -229,7 +199,7 @@ class _Walk:
             self.reads[node.path] = tuple(index for _, index in ins)
             if node.scope is not None:
                 value = self.scope(node.scope, ins[0][0])
-                outs.append(_Value(value.out, value.came_from, node.path, value.batched))
+                outs.append(Value(value.out, value.came_from, node.path, value.batched))
                 if sources is not None:
                     self.sources[node.path] = sources
             else:
@@ -250,7 +220,7 @@ class _Walk:
                     )
         return outs[-1]
 
-    def _read(self, node: Node, read: Read, value: _Value) -> tuple[_Value, tuple[int, ...]]:
+    def _read(self, node: Node, read: Read, value: Value) -> tuple[Value, tuple[int, ...]]:
         """The tensor ``read`` takes from ``value``: the element its index names, then the first
         tensor of whatever tuple remains (the default: an RNN's output sequence)."""
         out, index = value.out, list(read.index)
@@ -288,9 +258,9 @@ class _Walk:
         suffix = "".join(f".{i}" for i in read.index)
         label = value.label + suffix
         came_from = value.came_from if not read.text else f"{read.text}: {value.came_from}"
-        return _Value(out, came_from, label, value.batched), tuple(index)
+        return Value(out, came_from, label, value.batched), tuple(index)
 
-    def _leaf(self, node: Node, ins: list[_Value], sources: tuple[str, ...] | None) -> _Value:
+    def _leaf(self, node: Node, ins: list[Value], sources: tuple[str, ...] | None) -> Value:
         layer, data_path = node.layer, node.data_path
         shapes = [first_tensor(v.out) for v in ins]
         try:
@@ -300,10 +270,10 @@ class _Walk:
                 if _numel(shape) > INT64_MAX:
                     raise ShapeError(f"the output {fmt_shape(shape)} has more elements than int64 holds")
         except ShapeError as err:
-            raise _shape_error(self.doc, layer, data_path, err, ins) from None
+            raise shape_error(self.doc, layer, data_path, err, ins) from None
         except OverflowError as exc:  # e.g. a huge scale_factor overflowing a float: the user's values
             failed = ShapeError(f"the output for {{incoming}} is too large to compute ({exc})")
-            raise _shape_error(self.doc, layer, data_path, failed, ins) from None
+            raise shape_error(self.doc, layer, data_path, failed, ins) from None
         args = layer.torch_args(inferred)
         self.rows.append(
             LayerRow(
@@ -312,12 +282,7 @@ class _Walk:
                 inferred.state, tuple(shapes), inferred.out, sources, batched,
             )
         )  # fmt: skip
-        return _Value(inferred.out, f"after {layer.type_name()} at {where(data_path)}", node.path, batched)
-
-
-def _shown(value: _Value) -> str:
-    """``[N, 196, 768]``; a learned tensor's shape as it is, ``[1, 1, 768]``."""
-    return fmt_shape(first_tensor(value.out), batch=value.batched)
+        return Value(inferred.out, f"after {layer.type_name()} at {where(data_path)}", node.path, batched)
 
 
 def scope_warnings(scope: Scope) -> list[Problem]:
@@ -327,32 +292,3 @@ def scope_warnings(scope: Scope) -> list[Problem]:
         if node.scope is not None:
             out += scope_warnings(node.scope)
     return out
-
-
-def _shape_error(
-    doc: Document, layer: Layer, data_path: Path, err: ShapeError, ins: list[_Value]
-) -> SpecError:
-    """The failed rule as a located error: ``LAYER (PATH): MESSAGE`` at the layer.
-
-    A shape error is a conflict between a layer and the shape flowing into it, so it points at the
-    layer; in a block-style layer spread over several lines it points at the line of the blamed
-    parameter instead, the line to edit.
-    """
-    message = f"{layer.type_name()} ({where(data_path)}): " + err.message
-    for i, value in reversed(list(enumerate(ins))):  # {in10} before {in1}
-        message = message.replace(f"{{in{i}}}", f"{_shown(value)} ({value.came_from})")
-    if ins:
-        message = message.replace("{incoming}", f"{_shown(ins[0])} ({ins[0].came_from})")
-    target = data_path
-    node = node_at(doc.data, data_path)
-    if err.field == "from" and isinstance(node, dict) and "from" in node:
-        target = (*data_path, "from")
-    elif err.field and isinstance(node, dict) and err.field in node:
-        field_path = (*data_path, err.field)
-        # its own line to edit, or its value came from --set (then the message names the --set)
-        if doc.override_of(field_path) or doc.pos(field_path).line != doc.pos(data_path).line:
-            target = field_path
-    problem = doc.problem(target, message, err.hints)
-    if not (doc.text or doc.value_pos):  # a spec given as a mapping: no file positions
-        problem = replace(problem, line=0, col=0, source_line=None)
-    return SpecError([problem])
