@@ -8,7 +8,10 @@ dropout: eval() only."""
 from __future__ import annotations
 
 import pytest
-from zoo import assert_reproduces
+import torch
+from zoo import SPECS, assert_reproduces
+
+from torchspec import infer_shapes, load_spec
 
 
 @pytest.mark.parametrize("variant", ["convnext_tiny"])
@@ -35,3 +38,29 @@ def test_vit_spec_is_torchvisions_vit(variant: str) -> None:
         train_too=False,
         perturb=0.05,
     )
+
+
+VARIANTS = [
+    ("convnext.yaml", "convnext_tiny"),
+    ("convnext.yaml", "convnext_small"),
+    ("convnext.yaml", "convnext_base"),
+    ("vit.yaml", "vit_b_16"),
+    ("vit.yaml", "vit_b_32"),
+]
+
+
+@pytest.mark.parametrize(("spec", "variant"), VARIANTS)
+def test_every_variant_has_torchvisions_state_and_stochastic_depth(spec: str, variant: str) -> None:
+    """Each variant's analytic state_dict (keys, order, shapes), parameter count and stochastic
+    depth schedule are torchvision's, against the model built on the meta device (no memory)."""
+    import torchvision
+    from torchvision.ops import StochasticDepth
+
+    with torch.device("meta"):
+        ref = getattr(torchvision.models, variant)()
+    report = infer_shapes(load_spec(SPECS / spec, variant=variant))
+    theirs = {key: tuple(tensor.shape) for key, tensor in ref.state_dict().items()}
+    assert list(report.state_shapes().items()) == list(theirs.items())
+    assert report.params == sum(p.numel() for p in ref.parameters())
+    ours = [row.args["p"] for row in report.rows if row.type == "StochasticDepth"]
+    assert ours == [m.p for m in ref.modules() if isinstance(m, StochasticDepth)]
