@@ -13,28 +13,22 @@ from zoo import SPECS, assert_reproduces
 
 from torchspec import infer_shapes, load_spec
 
+# ConvNeXt at 64 x 64 (its layers fit any size); ViT's position embedding is sized for 224 x 224
+REPRODUCED = [
+    ("convnext.yaml", "convnext_tiny", 64),
+    ("vit.yaml", "vit_b_16", 224),
+    ("vit.yaml", "vit_b_32", 224),
+]
 
-@pytest.mark.parametrize("variant", ["convnext_tiny"])
-def test_convnext_spec_is_torchvisions_convnext(variant: str) -> None:
+
+@pytest.mark.parametrize(("spec", "variant", "size"), REPRODUCED)
+def test_spec_is_torchvisions_model(spec: str, variant: str, size: int) -> None:
     assert_reproduces(
-        "convnext.yaml",
+        spec,
         f"torchvision.models:{variant}",
-        (3, 64, 64),
+        (3, size, size),
         variant=variant,
-        overrides=["input=[3, 64, 64]"],
-        train_too=False,
-        perturb=0.05,
-    )
-
-
-@pytest.mark.parametrize("variant", ["vit_b_16", "vit_b_32"])
-def test_vit_spec_is_torchvisions_vit(variant: str) -> None:
-    # ViT's position embedding is sized for its image: 224 x 224, as torchvision's default
-    assert_reproduces(
-        "vit.yaml",
-        f"torchvision.models:{variant}",
-        (3, 224, 224),
-        variant=variant,
+        overrides=[f"input=[3, {size}, {size}]"] if size != 224 else [],
         train_too=False,
         perturb=0.05,
     )
