@@ -293,3 +293,23 @@ def test_copies_named_alike_are_a_duplicate_name_error(tmp_path: Path) -> None:
         torchspec.load_spec(write(tmp_path, text))
     assert "duplicate layer name 'l0'" in info.value.problems[0].message
     assert info.value.problems[0].line == 4
+
+
+def test_a_left_out_parameter_that_is_read_by_name_is_an_error(tmp_path: Path) -> None:
+    text = (
+        HEAD
+        + CONV
+        + (
+            "  - {name: p, type: Parameter, shape: [8, 1, 1], when: false}\n"
+            "  - {name: scaled, type: Mul, from: [p, conv]}\n"
+        )
+    )
+    with pytest.raises(SpecError) as info:
+        torchspec.load_spec(write(tmp_path, text))
+    problem = info.value.problems[0]
+    assert "'p' is left out, and it reads nothing" in problem.message
+    assert (problem.line, problem.col) == (6, text.splitlines()[5].index("[p, conv]") + 1)
+    # left out and read by no one: the next layer reads the one before, as if it were not there
+    fine = HEAD + CONV + "  - {name: p, type: Parameter, shape: [8, 1, 1], when: false}\n  - ReLU\n"
+    model = torchspec.build(write(tmp_path, fine, "fine.yaml"), device="meta")
+    assert [name for name, _ in model.named_children()] == ["conv", "1"]
