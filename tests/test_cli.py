@@ -83,17 +83,18 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     leaves = _spec_layers(model)
-    layers = {
-        name: {"type": type(m).__name__, "params": sum(p.numel() for p in m.parameters())}
-        for name, m in leaves.items()
-    }
+    layers = {name: {"type": type(m).__name__, "params": _count(m)} for name, m in leaves.items()}
     buffers = sum(b.numel() for b in model.buffers())
     state = [(name, list(t.shape)) for name, t in model.state_dict().items()]
     if not real_forward:  # the output shapes from a forward pass on the meta device (no memory)
         model = build(spec, device="meta").eval()
         leaves = _spec_layers(model)
     every: dict[str, list[list[int]]] = {}  # every tensor of a tuple output (LSTM's h_n, c_n)
+    tensors = {name for name, m in leaves.items() if isinstance(m, torch.Tensor)}
     for name, module in leaves.items():
+        if name in tensors:  # a learned tensor: its output is itself
+            every[name] = [list(module.shape)]
+            continue
         module.register_forward_hook(lambda _m, _i, out, name=name: every.__setitem__(name, _shapes(out)))
     dev = "cpu" if real_forward else "meta"
     torch.manual_seed(1)
@@ -112,18 +113,34 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
         "outputs": outputs,
         "every": every,
         "state": state,
+        "tensors": tensors,
     }
+
+
+def _count(layer: Any) -> int:
+    """Parameters of a module, or of a learned tensor (an nn.Parameter its container holds)."""
+    import torch
+
+    if isinstance(layer, torch.Tensor):
+        return layer.numel()
+    return sum(p.numel() for p in layer.parameters())
 
 
 def _spec_layers(model: Any) -> dict[str, Any]:
     """The modules the spec's layers became, by dotted path: the children of containers
-    (Sequential, GraphModule), not the insides of a layer (MultiheadAttention's out_proj)."""
+    (Sequential, GraphModule), not the insides of a layer (MultiheadAttention's out_proj); and
+    the learned tensors a GraphModule holds (its get_attr nodes), in the graph's order."""
     import torch
 
     found: dict[str, Any] = {}
 
     def walk(module: Any, prefix: str) -> None:
-        for name, child in module.named_children():
+        if isinstance(module, torch.fx.GraphModule):
+            names = [n.target for n in module.graph.nodes if n.op in ("call_module", "get_attr")]
+        else:
+            names = [name for name, _ in module.named_children()]
+        for name in names:
+            child = getattr(module, name)
             if isinstance(child, (torch.nn.Sequential, torch.fx.GraphModule)):
                 walk(child, f"{prefix}{name}.")
             else:
@@ -176,11 +193,14 @@ def test_check_json_agrees_with_torch(spec: Path) -> None:
     for row in report.rows:
         assert [list(shape) for shape in tensors_of(row.out)] == torch_says["every"][row.path], row.path
     # the analytic state_dict of every layer, prefixed by its path, is the built model's, in order
-    analytic = [
-        (f"{row.path}.{name}", list(shape)) for row in report.rows for name, shape in row.state.items()
-    ]
+    analytic = [(key, list(shape)) for key, shape in report.state_shapes().items()]
     assert analytic == torch_says["state"]
-    activation = sum(4 * _numel(shape) for shapes in torch_says["every"].values() for shape in shapes)
+    assert len(analytic) == sum(len(row.state) for row in report.rows)
+    # learned tensors are counted with the parameters, not as activations
+    outputs = [
+        s for name, shapes in torch_says["every"].items() if name not in torch_says["tensors"] for s in shapes
+    ]
+    activation = sum(4 * _numel(shape) for shape in outputs)
     assert report.activation_bytes == activation
 
 

@@ -35,6 +35,7 @@ INFERABLE = {
     "d_model",
     "in1_features",
     "in2_features",
+    "normalized_shape",  # LayerNorm2d: the channels
 }
 
 
@@ -613,10 +614,14 @@ def test_torchspec_layers_does_not_import_torch() -> None:
 def test_registered_type_is_torch_class(type_name: str) -> None:
     # torch.nn.<type>, or torchspec's own module for the merge and tensor layers torch.nn lacks
     torch_cls = REGISTRY[type_name].torch_factory()
-    assert isinstance(torch_cls, type) and issubclass(torch_cls, torch.nn.Module)
+    if REGISTRY[type_name].learned_tensor:  # a factory of the nn.Parameter, named as the layer
+        assert inspect.isfunction(torch_cls)
+    else:
+        assert isinstance(torch_cls, type) and issubclass(torch_cls, torch.nn.Module)
     assert torch_cls.__name__ == type_name
     # RNN, LSTM, GRU take (*args, **kwargs) and declare their keywords in a typing overload
-    signatures = [inspect.signature(f) for f in typing.get_overloads(torch_cls.__init__)]
+    overloads = typing.get_overloads(torch_cls.__init__) if isinstance(torch_cls, type) else []
+    signatures = [inspect.signature(f) for f in overloads]
     params = next(
         (sig.parameters for sig in signatures if "args" not in sig.parameters),
         inspect.signature(torch_cls).parameters,

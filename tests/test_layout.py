@@ -30,7 +30,7 @@ STAGES: list[tuple[str, set[str]]] = [
         | {f"training.{m}" for m in ("config", "folder_config", "transform_config", "overrides", "validate")},
     ),
     ("graph", {"graph"}),
-    ("shapes", {"infer"}),
+    ("shapes", {"shape_errors", "state_order", "infer"}),
     ("torch", {"builder"}),
 ]
 

@@ -21,8 +21,13 @@ Deliberate differences from torch that this sweep does not exercise:
 * a few field bounds are tighter than torch's (eps > 0, BatchNorm momentum in [0, 1]); values are
   drawn from the schema, so those are never tried. (Dropout's p in [0, 1] is torch's own bound.)
 
-Deliberate differences it does exercise: outputs with a zero-size dimension (see
-``assert_torch_rejects``) and validation errors of the kinds in ``DELIBERATE``.
+Deliberate differences it does exercise: a Parameter's init fields that its ``init`` ignores
+(``parameter_init`` in ``DELIBERATE``: torch would ignore them silently) and outputs with a
+zero-size dimension (see ``assert_torch_rejects``).
+
+A learned tensor (``Parameter``, ``learned_tensor``) reads nothing: its factory returns the
+``nn.Parameter`` itself, which must have the inferred shape, count as its parameters and be
+its own state (``{"": shape}``: its container holds it under the layer's name).
 
 Layers with several inputs (``arity``) get that many inputs, drawn as variations of one shape
 (each dimension kept, made 1, or redrawn: what broadcasting and concatenation care about), and
@@ -55,9 +60,9 @@ EXAMPLES = 150
 MIN_BUILT = 8  # examples per layer that must reach torch with a valid layer: the sweep is not vacuous
 ROUNDS = 3  # rounds of EXAMPLES examples at most, for layers whose valid region is narrow
 
-# Validation errors for things torch accepts but torchspec refuses on purpose (none at present:
-# bounds tighter than torch's are in the schema, so the sweep never draws them).
-DELIBERATE: set[str] = set()
+# Validation errors for things torch accepts but torchspec refuses on purpose (bounds tighter than
+# torch's are in the schema, so the sweep never draws them): a learned tensor's ignored init fields.
+DELIBERATE = {"parameter_init"}
 
 # Constructor arguments a rule infers from the incoming shapes: (which input, which dimension).
 INFERABLE = {
@@ -70,6 +75,7 @@ INFERABLE = {
     "d_model": (0, -1),
     "in1_features": (0, -1),
     "in2_features": (1, -1),
+    "normalized_shape": (0, 1),  # LayerNorm2d (LayerNorm's is required)
 }
 
 # MACs from torch's own FLOP counter (their products are not one weight matrix per position).
@@ -242,7 +248,10 @@ def _call_inputs(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
 def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tuple[torch.nn.Module, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = REGISTRY[type_name].torch_factory()(**kwargs).eval()
+        made = REGISTRY[type_name].torch_factory()(**kwargs)
+        if isinstance(made, torch.Tensor):  # a learned tensor: it is its own output
+            return made, made
+        module = made.eval()
         with torch.no_grad():
             return module, module(*_call_inputs(type_name, shapes))
 
@@ -322,6 +331,9 @@ def check_example(
         assert_torch_rejects(type_name, _complete(type_name, kwargs, shapes), shapes, why)
         outcomes["invalid"] += 1
         return
+    if cls.learned_tensor:
+        check_tensor(layer, kwargs_of(layer), outcomes)
+        return
     try:
         inferred = layer.infer_many(shapes)
     except ShapeError as err:
@@ -351,6 +363,22 @@ def check_example(
     macs = expected_macs(module, shapes, tuple(out.shape))
     if macs is not None:
         assert inferred.macs == macs, "MACs"
+    outcomes["built"] += 1
+
+
+def kwargs_of(layer: Layer) -> dict[str, Any]:
+    return layer.torch_args(layer.infer_many([]))
+
+
+def check_tensor(layer: Layer, kwargs: dict[str, Any], outcomes: Counter[str]) -> None:
+    """A learned tensor: the nn.Parameter its factory makes against the rule (no input)."""
+    inferred = layer.infer_many([])
+    tensor, _ = run_torch(layer.type_name(), kwargs, [])
+    assert isinstance(tensor, torch.nn.Parameter) and tensor.requires_grad
+    assert tuple(tensor.shape) == inferred.shape == inferred.out, "shape"
+    assert tensor.numel() == inferred.params and inferred.buffers == 0, "trainable parameters"
+    assert inferred.state == {"": tuple(tensor.shape)}, "analytic state (its own key)"
+    assert tensor.numel() * tensor.element_size() == inferred.state_bytes, "state bytes"
     outcomes["built"] += 1
 
 

@@ -40,14 +40,23 @@ def assert_reproduces(
     overrides: Sequence[str] = (),
     train_too: bool,
     atol: float = 1e-5,
+    perturb: float = 0.0,
     **kwargs: Any,
 ) -> None:
     """Assert the spec (with variant/overrides) is the torchvision model ``factory(**kwargs)``.
 
     ``sample`` is one input without the batch, e.g. (3, 64, 64); a batch of 2 is compared.
+    ``perturb`` > 0 adds N(0, perturb) noise to every parameter of torchvision's model first: an
+    initialisation that hides part of the network (ViT's zero head and class token, ConvNeXt's
+    1e-6 layer scale) would otherwise let a wrong spec agree.
     """
     path = SPECS / spec if isinstance(spec, str) else spec
     ref = reference(factory, **kwargs)
+    if perturb:
+        noise = torch.Generator().manual_seed(2)
+        with torch.no_grad():
+            for param in ref.parameters():
+                param.add_(torch.randn(param.shape, generator=noise) * perturb)
     model = torchspec.build(path, variant=variant, overrides=list(overrides))
     model.load_state_dict(ref.state_dict(), strict=True)  # the same keys and shapes
     torch.manual_seed(1)

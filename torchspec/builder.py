@@ -2,7 +2,8 @@
 
 This is the only place, with training, that imports torch. Each leaf becomes
 ``layer.torch_module(args)`` (``torch.nn.<type>(**args)``, or torchspec's own module for merges)
-with the arguments the shape inference resolved, so the module is exactly what the table printed.
+with the arguments the shape inference resolved, so the module is exactly what the table printed;
+a learned tensor (``Parameter``) becomes an ``nn.Parameter`` its container holds (a ``get_attr``).
 A container becomes ``nn.Sequential``; one whose layers read each other (``from:``) or pass tuples
 on becomes a ``torch.fx.GraphModule`` built from a ``torch.fx.Graph``: one ``call_module`` per
 child (by its name), ``operator.getitem`` for tuple elements. Children keep their names either
@@ -86,7 +87,7 @@ class _Builder:
     def container(self, scope: Scope, top: bool = False) -> torch.nn.Module:
         import torch.nn as nn
 
-        children: list[tuple[str, nn.Module]] = []
+        children: list[tuple[str, Any]] = []  # modules, and nn.Parameter for learned tensors
         for node in scope.nodes:
             if node.scope is not None:
                 children.append((node.name, self.container(node.scope)))
@@ -100,7 +101,7 @@ class _Builder:
             return seq
         return self.graph(scope, children, top)
 
-    def graph(self, scope: Scope, children: list[tuple[str, torch.nn.Module]], top: bool) -> torch.nn.Module:
+    def graph(self, scope: Scope, children: list[tuple[str, Any]], top: bool) -> torch.nn.Module:
         """A GraphModule running the children in file order, each on what it reads."""
         import torch.fx as fx
         import torch.nn as nn
@@ -111,6 +112,11 @@ class _Builder:
         given = graph.placeholder("x")
         values: list[fx.Node] = []
         for node, (name, child) in zip(scope.nodes, children):
+            fx_name = "self_" if name == "self" else None
+            if node.layer.learned_tensor:  # an nn.Parameter the container holds: key `name`
+                root.register_parameter(name, child)
+                values.append(graph.create_node("get_attr", name, name=fx_name))
+                continue
             root.add_module(name, child)
             args = []
             for read, index in zip(node.reads, reads[node.path]):
@@ -122,9 +128,7 @@ class _Builder:
             args = [args[i] for i in node.layer.torch_inputs(len(args))]
             # value names come from validated identifiers, and fx renames keywords and builtins;
             # "self" is the one name it would let shadow the module in the generated forward
-            values.append(
-                graph.create_node("call_module", name, tuple(args), name="self_" if name == "self" else None)
-            )
+            values.append(graph.create_node("call_module", name, tuple(args), name=fx_name))
         out = values[-1]
         if top:  # the model returns a tensor: the main output of a tuple-returning last layer
             last = self.report.rows[-1].out

@@ -96,7 +96,8 @@ def _scope(
         if isinstance(layer, Sequential):
             inner = _scope(layer.layers, (*at, "layers"), path, doc, problems, warnings)
         nodes.append(Node(path, names[pos], at, layer, reads, layer.from_ is not None, inner))
-    wired = any(n.explicit for n in nodes)
+    # a learned tensor is held by its container, which only a graph can do (a get_attr node)
+    wired = any(n.explicit or n.layer.learned_tensor for n in nodes)
     if wired:
         warnings += _unused(nodes, doc)
         for node in nodes:
@@ -125,6 +126,16 @@ def _reads(
     what = f"{layer.type_name()} ({where(at)})"
     low, high = layer.arity
     refs = layer.from_
+    if high == 0:  # a learned tensor
+        if refs is not None:
+            problems.append(
+                doc.problem(
+                    (*at, "from"),
+                    f"{what} is a learned tensor and reads nothing, but has from:",
+                    ["remove from: here; layers read the tensor by its name with from:"],
+                )
+            )
+        return ()
     if refs is None:
         if low > 1:
             problems.append(
@@ -251,6 +262,9 @@ def _check_inplace(top: Scope, doc: Document, problems: list[Problem]) -> None:
             if node.scope is not None:
                 outs.append(run(node.scope, ins[0]))
                 continue
+            if node.layer.learned_tensor:  # an nn.Parameter: autograd refuses in-place writes to it
+                outs.append((f"@{node.path}", 0))
+                continue
             if node.layer.inplace_write or not node.layer.aliases_input:  # a view only passes it on
                 for value in dict.fromkeys(ins):
                     readers.setdefault(value, []).append(node)
@@ -265,6 +279,17 @@ def _check_inplace(top: Scope, doc: Document, problems: list[Problem]) -> None:
 
     run(top, ("input", 0))
     for node, value in writers:
+        if value[0].startswith("@"):
+            problems.append(
+                doc.problem(
+                    (*node.data_path, "inplace"),
+                    f"{node.layer.type_name()} {quote(node.path)} ({where(node.data_path)}) has "
+                    f"inplace: true and would overwrite the learned tensor {quote(value[0][1:])}, "
+                    "which torch refuses for a parameter that requires grad",
+                    ["set inplace: false"],
+                )
+            )
+            continue
         for other in readers[value]:
             if other is node:
                 continue

@@ -10,16 +10,19 @@ from __future__ import annotations
 import keyword
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from torchspec.diagnose import node_at, quote, where
+from torchspec.diagnose import quote, where
 from torchspec.errors import Problem, SpecError
 from torchspec.graph import Node, Read, Scope, wire
 from torchspec.layers import Layer, Out, Shape, ShapeError, TupleOut, first_tensor, fmt_shape, tensors_of
+from torchspec.layers.batch import batched_output
 from torchspec.layers.fields import INT64_MAX
+from torchspec.shape_errors import Value, shape_error
 from torchspec.source import Document, Path
 from torchspec.spec import Spec, load_spec
+from torchspec.state_order import module_order
 
 __all__ = ["LayerRow", "ShapeReport", "infer_shapes"]
 
@@ -44,6 +47,7 @@ class LayerRow:
     inputs: tuple[Shape, ...] = ()  # every input's shape (``input`` is the first)
     out: Out | None = None  # the whole output, a TupleOut for a layer returning a tuple
     sources: tuple[str, ...] | None = None  # what it reads, when not just the layer before it
+    batched: bool = True  # the output carries the batch dimension (not a learned tensor's)
 
     @property
     def type(self) -> str:
@@ -97,8 +101,13 @@ class ShapeReport:
 
     def state_shapes(self) -> dict[str, Shape]:
         """The built model's ``state_dict()`` keys and shapes, known without torch:
-        ``{"features.0.weight": (64, 3, 11, 11), ...}``, in the module's order."""
-        return {f"{row.path}.{name}": shape for row in self.rows for name, shape in row.state.items()}
+        ``{"features.0.weight": (64, 3, 11, 11), ...}``, in the module's order (a container's own
+        learned tensors before its children, as torch lists a module's parameters first)."""
+        return {
+            f"{row.path}.{name}" if name else row.path: shape
+            for row in module_order(self.rows)
+            for name, shape in row.state.items()
+        }
 
     @property
     def param_bytes(self) -> int:
@@ -106,8 +115,10 @@ class ShapeReport:
 
     @property
     def activation_bytes(self) -> int:
-        """Memory of every layer's output for one forward pass of the batch (float32)."""
-        return sum(_numel(s) for r in self.rows for s in tensors_of(r.out or r.output)) * BYTES_PER_ELEMENT
+        """Memory of every layer's output for one forward pass of the batch (float32); a learned
+        tensor is counted with the parameters."""
+        outs = (r.out or r.output for r in self.rows if not r.layer.learned_tensor)
+        return sum(_numel(s) for out in outs for s in tensors_of(out)) * BYTES_PER_ELEMENT
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,30 +160,24 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
         raise SpecError.single(doc.file, f"batch must be an int in [1, 2**63 - 1], found {batch!r:.40}")
     scope = wire(spec.layers, doc)
     walk = _Walk(doc)
-    out = walk.scope(scope, _Value((batch, *spec.input), "the spec's input", "input"))
+    out = walk.scope(scope, Value((batch, *spec.input), "the spec's input", "input"))
+    if not out.batched:
+        last = walk.rows[-1]
+        raise SpecError(
+            [
+                doc.problem(
+                    last.data_path,
+                    f"the model's output {fmt_shape(last.output, batch=False)} ({out.came_from}) has "
+                    "no batch dimension: it is computed from learned tensors alone, not from the input",
+                    ["combine it with the input (Add, Mul, or ExpandBatch and Concat)"],
+                )
+            ]
+        )
     if isinstance(out.out, TupleOut):
         walk.graphs.add("")  # the model returns its main output: a graph picks it out of the tuple
     return ShapeReport(
         spec, batch, walk.rows, scope, frozenset(walk.graphs), walk.reads, scope_warnings(scope), walk.sources
     )
-
-
-@dataclass(frozen=True)
-class _Value:
-    """An output flowing through the walk: its shape(s), where it came from (for messages) and
-    its label in the table's From column ("block1.bn2", "lstm.1", "input")."""
-
-    out: Out
-    origin: str | tuple[str, Path]  # text, or (layer type, data path): worded only for a message
-    label: str
-    via: str = ""  # the ``from:`` text that picked this element out of a tuple, if any
-
-    @property
-    def came_from(self) -> str:
-        """ "after Conv2d at layers[3]" (built on demand: most values never reach a message)."""
-        origin = self.origin
-        text = origin if isinstance(origin, str) else f"after {origin[0]} at {where(origin[1])}"
-        return f"{self.via}: {text}" if self.via else text
 
 
 class _Walk:
@@ -183,8 +188,8 @@ class _Walk:
         self.reads: dict[str, tuple[tuple[int, ...], ...]] = {}  # node path -> element path read
         self.sources: dict[str, tuple[str, ...]] = {}  # containers' From column
 
-    def scope(self, scope: Scope, given: _Value) -> _Value:
-        outs: list[_Value] = []
+    def scope(self, scope: Scope, given: Value) -> Value:
+        outs: list[Value] = []
         for pos, node in enumerate(scope.nodes):
             ins = [self._read(node, read, given if read.pos < 0 else outs[read.pos]) for read in node.reads]
             default = not node.explicit or [(r.pos, r.index) for r in node.reads] == [(pos - 1, ())]
@@ -192,12 +197,12 @@ class _Walk:
             self.reads[node.path] = tuple(index for _, index in ins)
             if node.scope is not None:
                 value = self.scope(node.scope, ins[0][0])
-                outs.append(_Value(value.out, value.origin, node.path, value.via))
+                outs.append(Value(value.out, value.origin, node.path, value.via, value.batched))
                 if sources is not None:
                     self.sources[node.path] = sources
             else:
                 outs.append(self._leaf(node, [v for v, _ in ins], sources))
-        if scope.wired or any(isinstance(v.out, TupleOut) for v in outs):
+        if scope.wired or any(isinstance(v.out, TupleOut) for v in outs):  # learned tensors: wired
             self.graphs.add(scope.path)
             for node in scope.nodes:
                 if keyword.iskeyword(node.name):
@@ -213,7 +218,7 @@ class _Walk:
                     )
         return outs[-1]
 
-    def _read(self, node: Node, read: Read, value: _Value) -> tuple[_Value, tuple[int, ...]]:
+    def _read(self, node: Node, read: Read, value: Value) -> tuple[Value, tuple[int, ...]]:
         """The tensor ``read`` takes from ``value``: the element its index names, then the first
         tensor of whatever tuple remains (the default: an RNN's output sequence)."""
         out, index = value.out, list(read.index)
@@ -251,31 +256,32 @@ class _Walk:
         suffix = "".join(f".{i}" for i in read.index)
         label = value.label + suffix
         if read.text:
-            return _Value(out, value.came_from, label, read.text), tuple(index)
-        return _Value(out, value.origin, label, value.via), tuple(index)
+            return Value(out, value.came_from, label, read.text, value.batched), tuple(index)
+        return Value(out, value.origin, label, value.via, value.batched), tuple(index)
 
-    def _leaf(self, node: Node, ins: list[_Value], sources: tuple[str, ...] | None) -> _Value:
+    def _leaf(self, node: Node, ins: list[Value], sources: tuple[str, ...] | None) -> Value:
         layer, data_path = node.layer, node.data_path
         shapes = [first_tensor(v.out) for v in ins]
         try:
             inferred = layer.infer_many(shapes)
+            batched = batched_output(layer, shapes, [v.batched for v in ins])
             for shape in tensors_of(inferred.out):
                 if _numel(shape) > INT64_MAX:
                     raise ShapeError(f"the output {fmt_shape(shape)} has more elements than int64 holds")
         except ShapeError as err:
-            raise _shape_error(self.doc, layer, data_path, err, ins) from None
+            raise shape_error(self.doc, layer, data_path, err, ins) from None
         except OverflowError as exc:  # e.g. a huge scale_factor overflowing a float: the user's values
             failed = ShapeError(f"the output for {{incoming}} is too large to compute ({exc})")
-            raise _shape_error(self.doc, layer, data_path, failed, ins) from None
+            raise shape_error(self.doc, layer, data_path, failed, ins) from None
         args = layer.torch_args(inferred)
         self.rows.append(
             LayerRow(
-                node.path, data_path, layer, shapes[0], inferred.shape, inferred.params,
-                inferred.buffers, inferred.macs, args, inferred.state_bytes, inferred.state,
-                tuple(shapes), inferred.out, sources,
+                node.path, data_path, layer, shapes[0] if shapes else (), inferred.shape,
+                inferred.params, inferred.buffers, inferred.macs, args, inferred.state_bytes,
+                inferred.state, tuple(shapes), inferred.out, sources, batched,
             )
         )  # fmt: skip
-        return _Value(inferred.out, (layer.type_name(), data_path), node.path)
+        return Value(inferred.out, (layer.type_name(), data_path), node.path, batched=batched)
 
 
 def scope_warnings(scope: Scope) -> list[Problem]:
@@ -285,31 +291,3 @@ def scope_warnings(scope: Scope) -> list[Problem]:
         if node.scope is not None:
             out += scope_warnings(node.scope)
     return out
-
-
-def _shape_error(
-    doc: Document, layer: Layer, data_path: Path, err: ShapeError, ins: list[_Value]
-) -> SpecError:
-    """The failed rule as a located error: ``LAYER (PATH): MESSAGE`` at the layer.
-
-    A shape error is a conflict between a layer and the shape flowing into it, so it points at the
-    layer; in a block-style layer spread over several lines it points at the line of the blamed
-    parameter instead, the line to edit.
-    """
-    message = f"{layer.type_name()} ({where(data_path)}): " + err.message
-    for i, value in reversed(list(enumerate(ins))):  # {in10} before {in1}
-        message = message.replace(f"{{in{i}}}", f"{fmt_shape(first_tensor(value.out))} ({value.came_from})")
-    message = message.replace("{incoming}", f"{fmt_shape(first_tensor(ins[0].out))} ({ins[0].came_from})")
-    target = data_path
-    node = node_at(doc.data, data_path)
-    if err.field == "from" and isinstance(node, dict) and "from" in node:
-        target = (*data_path, "from")
-    elif err.field and isinstance(node, dict) and err.field in node:
-        field_path = (*data_path, err.field)
-        # its own line to edit, or its value came from --set (then the message names the --set)
-        if doc.override_of(field_path) or doc.pos(field_path).line != doc.pos(data_path).line:
-            target = field_path
-    problem = doc.problem(target, message, err.hints)
-    if not (doc.text or doc.value_pos):  # a spec given as a mapping: no file positions
-        problem = replace(problem, line=0, col=0, source_line=None)
-    return SpecError([problem])

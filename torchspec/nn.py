@@ -1,4 +1,4 @@
-"""torchspec's own modules: the merge and tensor layers torch.nn has none of.
+"""torchspec's own modules: the merge and tensor layers torch.nn has none of, and learned tensors.
 
 Each is the torch side of the layer of the same name in :mod:`torchspec.layers.merge` (its
 ``torch_home``): constructor keywords are the layer's fields, with the same defaults. They hold
@@ -15,8 +15,11 @@ __all__ = [
     "Add",
     "Chunk",
     "Concat",
+    "ExpandBatch",
+    "LayerNorm2d",
     "Mean",
     "Mul",
+    "Parameter",
     "Permute",
     "Reshape",
     "Select",
@@ -178,3 +181,39 @@ class StochasticDepth(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode}"
+
+
+def Parameter(  # named as the spec's layer type, which it builds
+    shape: tuple[int, ...],
+    init: str = "zeros",
+    value: float | None = None,
+    mean: float = 0.0,
+    std: float = 1.0,
+) -> nn.Parameter:
+    """The ``Parameter`` layer's tensor: ``nn.Parameter`` of ``shape``, zeros, ones, ``value``
+    everywhere (constant) or drawn from N(mean, std) (normal, from torch's global generator)."""
+    data = torch.empty(shape)
+    if init == "normal":
+        data.normal_(mean, std)
+    elif init in ("zeros", "ones", "constant"):
+        data.fill_({"zeros": 0.0, "ones": 1.0}.get(init, value if value is not None else 0.0))
+    else:
+        raise ValueError(f"init must be zeros, ones, constant or normal, not {init!r}")
+    return nn.Parameter(data)
+
+
+class ExpandBatch(nn.Module):
+    """``x.expand(like.shape[0], *x.shape[1:])``: a learned ``[1, ...]`` tensor over ``like``'s batch."""
+
+    def forward(self, x: Tensor, like: Tensor) -> Tensor:
+        return x.expand(like.shape[0], *x.shape[1:])
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of (N, C, H, W): torchvision's ConvNeXt LayerNorm2d, the same
+    computation (channels last, ``F.layer_norm``, back), so its outputs agree bit for bit."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)

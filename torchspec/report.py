@@ -206,6 +206,9 @@ def render_tree(model: Any, console: Console | None = None, *, label: str | None
     console = console or make_console()
 
     def add(node: Tree, module: Any) -> None:
+        if any(True for _ in module.named_children()):  # a container's own learned tensors first
+            for name, tensor in module.named_parameters(recurse=False):
+                node.add(Text(f"{name}: Parameter{format_shape(list(tensor.shape))}"))
         for name, child in module.named_children():
             add(node.add(Text(_module_line(name, child))), child)
 

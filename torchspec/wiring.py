@@ -15,7 +15,7 @@ list, so the container still outputs what it would have. Neither adds a state_di
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 from torchspec.blocks import REPEAT_INDEX
@@ -33,6 +33,7 @@ class Expanding(Protocol):
     """What a layer list's wiring asks of the expansion it is part of (:mod:`torchspec.expand`)."""
 
     count: int  # nodes placed so far
+    builtin: Collection[str]  # the layer types (the registry, a Mapping of name -> class)
 
     def layer(
         self, item: dict[str, Any], here: Path, out: Path, env: Mapping[str, Any], notes: tuple[Note, ...]
@@ -53,6 +54,7 @@ class Expanding(Protocol):
     def check_growth(self, here: Path, before: int, count: int) -> None: ...
 
 
+_NOTHING: Any = object()  # a left-out layer that reads nothing (a Parameter): no stand-in
 _FAILED_KEYS = ("name", "from", "repeat", "when")
 
 
@@ -90,12 +92,12 @@ class Wiring:
     def reroute(self, value: Any, at: Path) -> Any:
         """``from`` with references to left-out layers replaced by what those read."""
         if isinstance(value, str):
-            return self.removed.get(value, value)
+            return self._stand_in(value, at)
         if not isinstance(value, list):
             return value
         out = []
         for ref in value:
-            new = self.removed.get(ref, ref) if isinstance(ref, str) else ref
+            new = self._stand_in(ref, at) if isinstance(ref, str) else ref
             if isinstance(new, list):
                 message = (
                     f"'{ref}' is left out and read several inputs; what reading it reads is not one input"
@@ -105,6 +107,20 @@ class Wiring:
                 new = ref
             out.append(new)
         return out
+
+    def _stand_in(self, ref: str, at: Path) -> Any:
+        new = self.removed.get(ref, ref)
+        if new is _NOTHING:
+            message = f"'{ref}' is left out, and it reads nothing (a learned tensor): nothing stands in"
+            self.ex.problem(at, message, ["leave this layer out under the same condition"], self.notes)
+            return ref
+        return new
+
+    def _reads_nothing(self, item: dict[str, Any]) -> bool:
+        """A learned tensor (``Parameter``): its type's arity is (0, 0)."""
+        kind, types = item.get("type"), self.ex.builtin  # the layer registry
+        cls = types.get(kind) if isinstance(types, Mapping) and isinstance(kind, str) else None
+        return getattr(cls, "arity", (1, 1))[1] == 0
 
     def source(self, item: dict[str, Any], here: Path, env: Mapping[str, Any]) -> Any:
         """The item's ``from`` evaluated and rerouted (None: it reads implicitly)."""
@@ -119,6 +135,10 @@ class Wiring:
         if isinstance(name, str) and "repeat" in item and uses_variable(name, REPEAT_INDEX):
             name = None  # it would have named copies, and none are made: nothing to stand in for
         name = self.ex.value(name, (*here, "name"), None, env, self.notes) if isinstance(name, str) else None
+        if self._reads_nothing(item):  # the next layer reads the one before, as if it were not there
+            if isinstance(name, str):
+                self.removed[name] = _NOTHING
+            return
         target = self.current_input()
         if fr is not None and fr != target:  # it read something other than the sibling before it
             self.pending, self.pending_at = fr, here

@@ -66,6 +66,7 @@ FAMILIES = (
     "rearrange",
     "recurrent",
     "reshape",
+    "tensor",
 )
 _DECLARED = re.compile(r'^    type: Literal\["(\w+)"\]', re.M)
 

@@ -11,7 +11,8 @@ What ``infer`` returns (:class:`Inferred`) is the contract a layer keeps with th
 the output shape, parameter and buffer element counts, MACs, the inferred constructor arguments and
 ``state``, the layer's analytic ``state_dict``: every tensor name, relative to the layer, mapped to
 its shape, in torch's order (parameters, then buffers): ``{"weight": (64, 3, 3, 3), "bias": (64,)}``
-for a Conv2d, ``{}`` for a layer without state, ``num_batches_tracked: ()`` for a 0-d buffer. Readers
+for a Conv2d, ``{}`` for a layer without state, ``num_batches_tracked: ()`` for a 0-d buffer,
+``{"": (1, 1, 768)}`` for a learned tensor (the key is the layer's own path: ``class_token``). Readers
 of checkpoints and .safetensors files compare a file's tensors with it before building anything.
 The truth sweep (tests/test_truth.py) checks all of it against the real module for every registered
 layer, ``state`` included (names and shapes exactly as ``module.state_dict()``).
@@ -23,6 +24,9 @@ Graphs (the contract every layer follows):
 * A layer whose torch forward returns a tuple sets ``Inferred.outputs`` to a :class:`TupleOut`
   (nested as torch nests it) and ``Inferred.shape`` to its first tensor, which is what the next
   layer reads by default; ``from: lstm.1.0`` takes another element (name, then indices).
+* A learned tensor (``learned_tensor``, the ``Parameter`` layer) has no input and no batch
+  dimension; ``batch_rule`` says how layers combine it with batched tensors
+  (:mod:`torchspec.layers.batch`).
 * ``torch_factory()`` is the class the layer becomes (``torch.nn.<type>`` by default; torchspec's
   own merge and tensor layers return a module of :mod:`torchspec.nn`); ``torch_module(args)``
   instantiates it. The builder has no per-type code.
@@ -252,6 +256,16 @@ class Layer(BaseModel):
     aliases_input: ClassVar[bool] = False
     # The module holding the torch class of the same name (torchspec's own layers: torchspec.nn).
     torch_home: ClassVar[str] = "torch.nn"
+    # A learned tensor (``Parameter``): it reads nothing (arity (0, 0)), its output is the tensor
+    # itself, without a batch dimension, and ``torch_module`` returns an ``nn.Parameter`` that the
+    # container holds directly (state_dict key: the layer's own path; ``Inferred.state`` is
+    # ``{"": shape}``). A container holding one compiles to a graph (a ``get_attr`` node).
+    learned_tensor: ClassVar[bool] = False
+    # How the batch dimension flows through a layer when some input has none (a learned tensor):
+    # "same" (the inputs must agree: all batched or none), "broadcast" (Add, Mul: torch's
+    # broadcasting spreads an unbatched input over the batch), "expand" (ExpandBatch). See
+    # torchspec.layers.batch.
+    batch_rule: ClassVar[str] = "same"
 
     # Parameters shown without a keyword in the table, as torch's repr does (in_channels, out_channels).
     positional: ClassVar[tuple[str, ...]] = ()

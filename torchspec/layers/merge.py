@@ -29,6 +29,7 @@ class _Broadcast(_Own):
     """Element-wise merges of two or more inputs with torch's broadcasting rules."""
 
     arity: ClassVar[tuple[int, int | None]] = (2, None)
+    batch_rule: ClassVar[str] = "broadcast"  # a learned [1, T, E] or [C, 1, 1] spreads over the batch
 
     def infer(self, shape: Shape) -> Inferred:
         return self.infer_many([shape])

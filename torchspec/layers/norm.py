@@ -1,5 +1,5 @@
-"""Normalisation: BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, RMSNorm, GroupNorm,
-LocalResponseNorm, CrossMapLRN2d. Shapes pass through unchanged."""
+"""Normalisation: BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, LayerNorm2d, RMSNorm,
+GroupNorm, LocalResponseNorm, CrossMapLRN2d. Shapes pass through unchanged."""
 
 from __future__ import annotations
 
@@ -293,3 +293,33 @@ class CrossMapLRN2d(_LocalResponse):
     sample_ranks = (3,)
     sample_layout = "(C, H, W)"
     k: Float = 1  # an int in torch's signature
+
+
+@register
+class LayerNorm2d(Layer):
+    """LayerNorm over the channels of ``(N, C, H, W)``, each position on its own (ConvNeXt's,
+    torchvision.models.convnext.LayerNorm2d): ``normalized_shape`` is the channel count (inferred
+    when left out); state ``weight`` and ``bias`` of shape (C,). torch's LayerNorm defaults (eps
+    1e-5; torchvision's ConvNeXt sets 1e-6)."""
+
+    type: Literal["LayerNorm2d"] = "LayerNorm2d"
+    torch_home: ClassVar[str] = "torchspec.nn"
+    positional: ClassVar[tuple[str, ...]] = ("normalized_shape",)
+    sample_ranks = (3,)
+    sample_layout = "(C, H, W)"
+
+    normalized_shape: PosInt | None = None
+    eps: PosFloat = 1e-5
+    elementwise_affine: Bool = True
+    bias: Bool = True
+
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        c = self.check_given("normalized_shape", self.normalized_shape, shape[1], "channels")
+        state: dict[str, Shape] = {}
+        if self.elementwise_affine:
+            state["weight"] = (c,)
+            if self.bias:
+                state["bias"] = (c,)
+        params = sum(s[0] for s in state.values())
+        return Inferred(shape, params=params, args={"normalized_shape": c}, state=state)
