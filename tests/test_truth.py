@@ -208,18 +208,27 @@ def _complete(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> di
     return kwargs
 
 
-def _call_inputs(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
-    """One random tensor per input, passed to forward as the layer says (a tensor may repeat)."""
-    inputs = [torch.randn(shape) for shape in shapes]
-    return [inputs[i] for i in REGISTRY[type_name].torch_inputs(len(shapes))]
+def _call_inputs(type_name: str, shapes: list[Shape], ids: int = 1) -> list[torch.Tensor]:
+    """One random tensor per input, passed to forward as the layer says (a tensor may repeat).
+
+    A layer that reads integer ids (``reads == "index"``: Embedding) gets int64 ids below ``ids``
+    (its ``index_bound``; 1, always valid, where the layer did not validate)."""
+    cls = REGISTRY[type_name]
+    if cls.reads == "index":
+        inputs = [torch.randint(0, ids, shape) for shape in shapes]
+    else:
+        inputs = [torch.randn(shape) for shape in shapes]
+    return [inputs[i] for i in cls.torch_inputs(len(shapes))]
 
 
-def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tuple[torch.nn.Module, Any]:
+def run_torch(
+    type_name: str, kwargs: dict[str, Any], shapes: list[Shape], ids: int = 1
+) -> tuple[torch.nn.Module, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         module = REGISTRY[type_name].torch_factory()(**kwargs).eval()
         with torch.no_grad():
-            return module, module(*_call_inputs(type_name, shapes))
+            return module, module(*_call_inputs(type_name, shapes, ids))
 
 
 def structure(out: Any) -> Any:
@@ -237,9 +246,11 @@ def _tensors(out: Any) -> list[torch.Tensor]:
     return [t for item in (out or ()) for t in _tensors(item)]
 
 
-def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Shape], why: str) -> None:
+def assert_torch_rejects(
+    type_name: str, kwargs: dict[str, Any], shapes: list[Shape], why: str, ids: int = 1
+) -> None:
     try:
-        _, out = run_torch(type_name, kwargs, shapes)
+        _, out = run_torch(type_name, kwargs, shapes, ids)
     except TypeError as exc:
         assert "required positional argument" not in str(exc), f"test harness: {exc}"
         return
@@ -301,13 +312,14 @@ def check_example(
         inferred = layer.infer_many(shapes)
     except ShapeError as err:
         kwargs = _complete(type_name, layer.torch_args(Inferred(shape)), shapes)
-        assert_torch_rejects(type_name, kwargs, shapes, err.message)
+        assert_torch_rejects(type_name, kwargs, shapes, err.message, layer.index_bound(Inferred(shape)) or 1)
         outcomes["shape_error"] += 1
         return
     kwargs = layer.torch_args(inferred)
     note(f"{cls.torch_home}.{type_name}(**{kwargs})")
+    ids = layer.index_bound(inferred) or 1
     try:
-        module, out = run_torch(type_name, kwargs, shapes)
+        module, out = run_torch(type_name, kwargs, shapes, ids)
     except Exception as exc:
         pytest.fail(
             f"torchspec infers {inferred.out} for {type_name}({kwargs}) on {shapes}, "

@@ -14,8 +14,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from torchspec.diagnose import node_at, quote, where
+from torchspec.dtype_flow import dtype_flow
 from torchspec.errors import Problem, SpecError
 from torchspec.graph import Node, Read, Scope, wire
+from torchspec.inputs import FLOAT, INDEX
 from torchspec.layers import Layer, Out, Shape, ShapeError, TupleOut, first_tensor, fmt_shape, tensors_of
 from torchspec.layers.fields import INT64_MAX
 from torchspec.source import Document, Path
@@ -68,6 +70,25 @@ class ShapeReport:
     reads: dict[str, tuple[tuple[int, ...], ...]] | None = None  # node path -> element paths read
     warnings: list[Problem] | None = None  # wiring warnings (unused outputs)
     container_sources: dict[str, tuple[str, ...]] | None = None  # containers with from:
+    index_bound: int | None = None  # the smallest num_embeddings of the layers reading token ids
+
+    @property
+    def input_dtype(self) -> str:
+        """``float32``, or ``int64`` for token ids (the spec's ``input: {dtype: int64}``)."""
+        return self.spec.input_dtype
+
+    @property
+    def id_range(self) -> tuple[int, int] | None:
+        """``[low, high)`` that valid int64 inputs come from (None for float32): the declared
+        range, or up to the smallest ``num_embeddings`` reading them where ``high`` is not given.
+        bench, build's meta check and the ``random`` source draw from it."""
+        declared = self.spec.input_range
+        if declared is None:
+            return None
+        low, high = declared
+        if high is None:
+            high = self.index_bound if self.index_bound is not None else low + 1
+        return low, high
 
     @property
     def name(self) -> str:
@@ -75,7 +96,7 @@ class ShapeReport:
 
     @property
     def input(self) -> Shape:
-        return (self.batch, *self.spec.input)
+        return (self.batch, *self.spec.input_shape)
 
     @property
     def output(self) -> Shape:
@@ -111,10 +132,16 @@ class ShapeReport:
         """Memory of every layer's output for one forward pass of the batch (float32)."""
         return sum(_numel(s) for r in self.rows for s in tensors_of(r.out or r.output)) * BYTES_PER_ELEMENT
 
+    def _ids_json(self) -> dict[str, Any]:
+        """``input_dtype`` and ``input_range`` for token-id inputs (float specs keep their keys)."""
+        declared = self.spec.input_range
+        return {} if declared is None else {"input_dtype": INDEX, "input_range": list(declared)}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "input": list(self.input),
+            **self._ids_json(),
             "output": list(self.output),
             "params": self.params,
             "trainable_params": self.trainable_params,
@@ -151,11 +178,22 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
         raise SpecError.single(doc.file, f"batch must be an int in [1, 2**63 - 1], found {batch!r:.40}")
     scope = wire(spec.layers, doc)
     walk = _Walk(doc)
-    out = walk.scope(scope, _Value((batch, *spec.input), "the spec's input", "input"))
+    given = _Value(
+        (batch, *spec.input_shape), "the spec's input", "input", spec.input_dtype, spec.input_range
+    )
+    out = walk.scope(scope, given)
     if isinstance(out.out, TupleOut):
         walk.graphs.add("")  # the model returns its main output: a graph picks it out of the tuple
     return ShapeReport(
-        spec, batch, walk.rows, scope, frozenset(walk.graphs), walk.reads, scope_warnings(scope), walk.sources
+        spec,
+        batch,
+        walk.rows,
+        scope,
+        frozenset(walk.graphs),
+        walk.reads,
+        scope_warnings(scope),
+        walk.sources,
+        min(walk.index_bounds, default=None),
     )
 
 
@@ -167,6 +205,8 @@ class _Value:
     out: Out
     came_from: str
     label: str
+    dtype: str = FLOAT  # float32, or int64 for token ids (see torchspec.inputs)
+    range: tuple[int, int | None] | None = None  # an int64 value's declared [low, high)
 
 
 class _Walk:
@@ -176,6 +216,7 @@ class _Walk:
         self.graphs: set[str] = set()  # containers compiled to a graph ("" for the top level)
         self.reads: dict[str, tuple[tuple[int, ...], ...]] = {}  # node path -> element path read
         self.sources: dict[str, tuple[str, ...]] = {}  # containers' From column
+        self.index_bounds: list[int] = []  # num_embeddings of layers reading the spec's token ids
 
     def scope(self, scope: Scope, given: _Value) -> _Value:
         outs: list[_Value] = []
@@ -186,7 +227,7 @@ class _Walk:
             self.reads[node.path] = tuple(index for _, index in ins)
             if node.scope is not None:
                 value = self.scope(node.scope, ins[0][0])
-                outs.append(_Value(value.out, value.came_from, node.path))
+                outs.append(replace(value, label=node.path))
                 if sources is not None:
                     self.sources[node.path] = sources
             else:
@@ -245,7 +286,7 @@ class _Walk:
         suffix = "".join(f".{i}" for i in read.index)
         label = value.label + suffix
         came_from = value.came_from if not read.text else f"{read.text}: {value.came_from}"
-        return _Value(out, came_from, label), tuple(index)
+        return replace(value, out=out, came_from=came_from, label=label), tuple(index)
 
     def _leaf(self, node: Node, ins: list[_Value], sources: tuple[str, ...] | None) -> _Value:
         layer, data_path = node.layer, node.data_path
@@ -260,6 +301,7 @@ class _Walk:
         except OverflowError as exc:  # e.g. a huge scale_factor overflowing a float: the user's values
             failed = ShapeError(f"the output for {{incoming}} is too large to compute ({exc})")
             raise _shape_error(self.doc, layer, data_path, failed, ins) from None
+        dtype = dtype_flow(self.doc, node.layer, node.data_path, ins, inferred, self.index_bounds)
         args = layer.torch_args(inferred)
         self.rows.append(
             LayerRow(
@@ -268,7 +310,9 @@ class _Walk:
                 tuple(shapes), inferred.out, sources,
             )
         )  # fmt: skip
-        return _Value(inferred.out, f"after {layer.type_name()} at {where(data_path)}", node.path)
+        came_from = f"after {layer.type_name()} at {where(data_path)}"
+        range_ = ins[0].range if dtype == INDEX else None
+        return _Value(inferred.out, came_from, node.path, dtype, range_)
 
 
 def scope_warnings(scope: Scope) -> list[Problem]:

@@ -22,6 +22,7 @@ from torchspec.layers import (  # noqa: F401  (register)
     pool,
     recurrent,
     reshape,
+    sparse,
 )
 from torchspec.layers.base import (
     REGISTRY,

@@ -248,6 +248,10 @@ class Layer(BaseModel):
     # True when the output may share memory with the input (views, Identity, Dropout in eval):
     # an in-place layer downstream would overwrite the input too.
     aliases_input: ClassVar[bool] = False
+    # What the layer computes on (see torchspec.inputs): "float" (an integer input, token ids, is
+    # an error), "index" (integer ids, e.g. Embedding: a float input is an error; the output is
+    # float), "any" (views and tensor ops: the output keeps the input's dtype).
+    reads: ClassVar[str] = "float"
     # The module holding the torch class of the same name (torchspec's own layers: torchspec.nn).
     torch_home: ClassVar[str] = "torch.nn"
 
@@ -272,6 +276,11 @@ class Layer(BaseModel):
     def infer_many(self, shapes: list[Shape]) -> Inferred:
         """The rule for ``arity`` inputs (the graph always calls this): one-input layers use ``infer``."""
         return self.infer(shapes[0])
+
+    def index_bound(self, inferred: Inferred) -> int | None:
+        """For ``reads = "index"`` layers: one past the largest valid id (Embedding's
+        ``num_embeddings``); the input's declared range is checked against it."""
+        return None
 
     @classmethod
     def torch_inputs(cls, count: int) -> tuple[int, ...]:

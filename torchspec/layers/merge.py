@@ -75,6 +75,7 @@ class Concat(_Own):
     """``torch.cat(inputs, dim)``: every dimension but ``dim`` must agree."""
 
     type: Literal["Concat"] = "Concat"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     arity: ClassVar[tuple[int, int | None]] = (2, None)
     dim: Dim = 1
 
@@ -130,6 +131,7 @@ class Permute(_Own):
     """``x.permute(dims)``: ``dims`` orders every dimension, the batch (0) included."""
 
     type: Literal["Permute"] = "Permute"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("dims",)
     dims: DimList
@@ -154,6 +156,7 @@ class Reshape(_Own):
     """``x.reshape(N, *shape)``: ``shape`` is per sample (the batch is kept); one entry may be -1."""
 
     type: Literal["Reshape"] = "Reshape"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("shape",)
     shape: Annotated[list[ShapeItem], Field(min_length=1, max_length=7)]
@@ -203,6 +206,7 @@ class Chunk(_Own):
     """
 
     type: Literal["Chunk"] = "Chunk"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("chunks",)
     chunks: PosInt
@@ -221,6 +225,7 @@ class Split(_Own):
     smaller) or of the listed sizes, which must add up to the dimension."""
 
     type: Literal["Split"] = "Split"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("split_size_or_sections",)
     split_size_or_sections: PosInt | Annotated[list[PosInt], Field(min_length=1, max_length=64)]
@@ -246,6 +251,7 @@ class Select(_Own):
     time step: ``{type: Select, dim: 1, index: -1}``)."""
 
     type: Literal["Select"] = "Select"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("dim", "index")
     dim: Dim

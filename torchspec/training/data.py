@@ -53,6 +53,7 @@ def load_data(
     base_dir: str | None = None,
     allow_code: bool = False,
     say: Any = None,
+    ids: tuple[int, int] | None = None,
 ) -> Data:
     """Build the train and validation datasets; failures are SpecErrors at train.data's line.
 
@@ -60,6 +61,7 @@ def load_data(
     ``--set`` argument instead of the file's line); without it ``file`` is read again for positions.
     ``allow_code``: the user's consent (``--allow-code``) to import a ``python`` source's module.
     ``say`` prints a folder source's warnings (skipped files); stderr by default.
+    ``ids``: the ``[low, high)`` of an int64 (token id) input (``ShapeReport.id_range``).
     """
     where = _locator(file, doc)
 
@@ -75,7 +77,7 @@ def load_data(
                 from torchspec.training.folders import folder_source
 
                 return folder_source(cfg, input_shape, config.seed, base_dir, say or _warn)
-            return builtin_source(cfg, input_shape, output_shape, config.seed, base_dir)
+            return builtin_source(cfg, input_shape, output_shape, config.seed, base_dir, ids)
         except UserDataError as exc:
             raise SpecError([exc.problem()]) from None
         except SourceError as exc:

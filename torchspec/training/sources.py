@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, TensorDataset
 from torchspec.training import config as C
 from torchspec.training.arrays import ArrayFileError, open_array
 from torchspec.training.dtypes import INT64_MAX, input_values, largest, target_values
+from torchspec.training.sequence_data import SequenceError, synthetic_sequence
 
 __all__ = ["ArrayDataset", "SourceError", "builtin_source", "synthetic_motion"]
 
@@ -173,9 +174,25 @@ def _is_dataset(obj: Any) -> bool:
 
 
 def builtin_source(
-    cfg: Any, input_shape: Sequence[int], output_shape: Sequence[int], seed: int, base_dir: str | None
+    cfg: Any,
+    input_shape: Sequence[int],
+    output_shape: Sequence[int],
+    seed: int,
+    base_dir: str | None,
+    ids: tuple[int, int] | None = None,
 ) -> tuple[Dataset[Any], int | None]:
-    """(dataset, classes if the source knows them) for every source but ``python``."""
+    """(dataset, classes if the source knows them) for every source but ``python``.
+
+    ``ids``: the ``[low, high)`` of an int64 (token id) input; None for float32 inputs."""
+    if isinstance(cfg, C.SyntheticSequence):
+        own = seed if cfg.seed is None else cfg.seed
+        try:
+            x, y = synthetic_sequence(
+                input_shape, ids, cfg.samples, cfg.classes, cfg.vocab, cfg.min_length, own
+            )
+        except SequenceError as exc:
+            raise SourceError(str(exc), exc.key) from None
+        return TensorDataset(x, y), cfg.classes
     if isinstance(cfg, C.SyntheticMotion):
         own = seed if cfg.seed is None else cfg.seed
         x, y = synthetic_motion(input_shape, cfg.samples, cfg.classes, cfg.noise, own)
@@ -183,6 +200,8 @@ def builtin_source(
     if isinstance(cfg, C.RandomData):
         gen = torch.Generator().manual_seed(seed if cfg.seed is None else cfg.seed)
         x = torch.randn((cfg.samples, *input_shape), generator=gen) * cfg.scale
+        if ids is not None:  # token ids: uniform over the input's range
+            x = torch.randint(ids[0], ids[1], (cfg.samples, *input_shape), generator=gen)
         if cfg.task == "regression":
             return TensorDataset(x, torch.randn((cfg.samples, *output_shape), generator=gen)), None
         return TensorDataset(x, torch.randint(0, cfg.classes, (cfg.samples,), generator=gen)), cfg.classes
