@@ -49,6 +49,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError, TupleOut
+from torchspec.layers.base import InlineLayer, build_inline
 
 TYPES = sorted(set(REGISTRY) - {"Sequential"})
 EXAMPLES = 150
@@ -113,7 +114,14 @@ def _numbers(node: dict[str, Any]) -> st.SearchStrategy[float]:
 
 
 def strategy(node: dict[str, Any], shape: Shape) -> st.SearchStrategy[Any]:
-    """A hypothesis strategy for one JSON-schema node; ``shape`` is the input, to aim at its edges."""
+    """A hypothesis strategy for one JSON-schema node; ``shape`` is the input, to aim at its edges.
+
+    A layer given inline (an object: TransformerEncoder's ``encoder_layer``) is drawn like a layer;
+    a field taking any layer (``norm``) draws one of the layers that need no arguments."""
+    if node.get("x-torchspec") == "layer":
+        return st.sampled_from(_plain_layers()).map(lambda name: {"type": name})
+    if node.get("type") == "object":
+        return _object(node, shape)
     if "const" in node:
         return st.just(node["const"])
     if "enum" in node:
@@ -142,6 +150,44 @@ def strategy(node: dict[str, Any], shape: Shape) -> st.SearchStrategy[Any]:
     raise NotImplementedError(f"no strategy for schema node {node}")
 
 
+@st.composite
+def _object(draw: st.DrawFn, node: dict[str, Any], shape: Shape) -> dict[str, Any]:
+    """An inline layer's data: ``type``, the required fields, optional ones sometimes."""
+    required = set(node.get("required", ())) | {"type"}
+    data: dict[str, Any] = {}
+    for field, sub in node["properties"].items():
+        if field not in ("name", "from") and (field in required or draw(st.booleans())):
+            data[field] = draw(strategy(sub, shape))
+    return data
+
+
+@functools.cache
+def _plain_layers() -> list[str]:
+    """Registered one-input float layers that take no arguments and accept any rank (ReLU,
+    Identity, Flatten...): what a field taking any layer is drawn from."""
+    return [
+        name
+        for name, cls in sorted(REGISTRY.items())
+        if not cls.model_json_schema().get("required")
+        and cls.arity == (1, 1)
+        and cls.sample_ranks is None
+        and cls.reads != "index"
+        and name != "Sequential"
+    ]
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every ``$ref`` to its ``$defs`` replaced by the definition itself."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
 @functools.lru_cache(maxsize=4096)
 def _cached_strategy(node: str, shape: Shape) -> st.SearchStrategy[Any]:
     return strategy(json.loads(node), shape)
@@ -149,7 +195,8 @@ def _cached_strategy(node: str, shape: Shape) -> st.SearchStrategy[Any]:
 
 @functools.cache
 def _schema(cls: type[Layer]) -> dict[str, Any]:
-    return cls.model_json_schema()
+    schema = cls.model_json_schema()
+    return _inline_refs(schema, schema.get("$defs", {}))  # type: ignore[no-any-return]
 
 
 def _fits(value: int, node: dict[str, Any]) -> bool:
@@ -184,10 +231,14 @@ def shapes(draw: st.DrawFn, cls: type[Layer]) -> Shape:
 
 @st.composite
 def input_shapes(draw: st.DrawFn, cls: type[Layer]) -> list[Shape]:
-    """``arity`` inputs: a shape, then variations of it (each dim kept, 1, or redrawn)."""
+    """``arity`` inputs: a shape, then the same again (half the time: what layers with several
+    constraints between inputs, like Transformer's src and tgt, need to be valid at all) or
+    variations of it (each dim kept, 1, or redrawn)."""
     base = draw(shapes(cls))
     low, high = cls.arity
     count = draw(st.integers(low, high if high is not None else low + 2))
+    if count > 1 and draw(st.booleans()):
+        return [base] * count
     out = [base]
     for _ in range(count - 1):
         out.append(tuple(draw(st.sampled_from([d, d, d, 1, draw(st.integers(1, 6))])) for d in base))
@@ -205,6 +256,10 @@ def _complete(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> di
     for name, (which, dim) in INFERABLE.items():
         if name in REGISTRY[type_name].model_fields and name not in kwargs:
             kwargs[name] = shapes[min(which, len(shapes) - 1)][dim]
+    for name, value in kwargs.items():  # an inline layer (encoder_layer) reads the same input
+        if isinstance(value, InlineLayer):
+            inner = _complete(value.layer.type_name(), dict(value.args), shapes)
+            kwargs[name] = InlineLayer(value.layer, inner)
     return kwargs
 
 
@@ -226,7 +281,7 @@ def run_torch(
 ) -> tuple[torch.nn.Module, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = REGISTRY[type_name].torch_factory()(**kwargs).eval()
+        module = REGISTRY[type_name].torch_factory()(**build_inline(kwargs)).eval()
         with torch.no_grad():
             return module, module(*_call_inputs(type_name, shapes, ids))
 
@@ -269,7 +324,7 @@ def assert_torch_rejects(
 def expected_macs(module: torch.nn.Module, shapes: list[Shape], out_shape: Shape) -> int | None:
     """MACs computed from the real module, independently of the rules."""
     x_shape = shapes[0]
-    if isinstance(module, ATTENTION):
+    if any(isinstance(m, ATTENTION) for m in module.modules()):  # attention, or a stack of it
         # torch's FLOP counter (2 per multiply-accumulate), in training mode and with the math
         # attention kernel: eval's fused fast path and the CPU flash kernel hide their products
         with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):

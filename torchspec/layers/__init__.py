@@ -23,6 +23,7 @@ from torchspec.layers import (  # noqa: F401  (register)
     recurrent,
     reshape,
     sparse,
+    transformer,
 )
 from torchspec.layers.base import (
     REGISTRY,

@@ -47,6 +47,7 @@ __all__ = [
     "SPATIAL_LAYOUTS",
     "From",
     "Inferred",
+    "InlineLayer",
     "Layer",
     "ModuleName",
     "Out",
@@ -54,6 +55,7 @@ __all__ = [
     "Shape",
     "ShapeError",
     "TupleOut",
+    "build_inline",
     "checked_dim",
     "expand",
     "first_tensor",
@@ -196,6 +198,27 @@ class Inferred:
     def state_bytes(self) -> int:
         """Bytes of the state_dict in float32: parameters and buffers, int64 ones at 8 bytes."""
         return (self.params + self.buffers + self.int64_buffers) * 4
+
+
+@dataclass(frozen=True)
+class InlineLayer:
+    """A layer given inline as another layer's argument (TransformerEncoder's ``encoder_layer``),
+    with its constructor arguments as its own rule resolved them (``torch_args``). It prints as
+    the table shows layers and becomes its module when the outer one is built (:func:`build_inline`)."""
+
+    layer: Layer
+    args: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.layer.summary(Inferred((), args=self.args))
+
+    def module(self) -> Any:
+        return self.layer.torch_module(self.args)
+
+
+def build_inline(args: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments with every :class:`InlineLayer` built into its torch module."""
+    return {k: v.module() if isinstance(v, InlineLayer) else v for k, v in args.items()}
 
 
 def fmt_shape(shape: Sequence[int], batch: bool = True) -> str:
@@ -342,7 +365,7 @@ class Layer(BaseModel):
 
     def torch_module(self, args: dict[str, Any]) -> Any:
         """The ``torch.nn.Module`` for this layer, from the resolved :meth:`torch_args`."""
-        return self.torch_factory()(**args)
+        return self.torch_factory()(**build_inline(args))
 
     @property
     def inplace_write(self) -> bool:
@@ -382,6 +405,8 @@ _SIZES_FIRST = ("kernel_size", "stride", "padding", "output_padding", "dilation"
 
 
 def _tuplify(value: Any) -> Any:
+    if isinstance(value, Layer):  # an inline layer whose rule has not run: what the user set
+        return InlineLayer(value, value.torch_args(Inferred(())))
     return tuple(value) if isinstance(value, list) else value
 
 
