@@ -182,6 +182,7 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
         (batch, *spec.input_shape), "the spec's input", "input", spec.input_dtype, spec.input_range
     )
     out = walk.scope(scope, given)
+    _check_batch(doc, spec, first_tensor(out.out), batch)
     if isinstance(out.out, TupleOut):
         walk.graphs.add("")  # the model returns its main output: a graph picks it out of the tuple
     return ShapeReport(
@@ -313,6 +314,25 @@ class _Walk:
         came_from = f"after {layer.type_name()} at {where(data_path)}"
         range_ = ins[0].range if dtype == INDEX else None
         return _Value(inferred.out, came_from, node.path, dtype, range_)
+
+
+def _check_batch(doc: Document, spec: Spec, output: Shape, batch: int) -> None:
+    """The model must give one output per sample: a Reshape with ``include_batch`` that folded
+    frames into the batch has to unfold them again."""
+    if output[0] == batch:
+        return
+    message = (
+        f"the model's output {list(output)} has {output[0]} in dimension 0, but the batch is {batch}: "
+        "it must give one output per sample"
+    )
+    hint = (
+        "a Reshape with include_batch: true that folded frames into the batch must unfold them "
+        "(e.g. shape: [-1, T, F]) before the end"
+    )
+    problem = doc.problem(("layers", len(spec.layers) - 1), message, [hint])
+    if not (doc.text or doc.value_pos):
+        problem = replace(problem, line=0, col=0, source_line=None)
+    raise SpecError([problem])
 
 
 def scope_warnings(scope: Scope) -> list[Problem]:

@@ -153,13 +153,18 @@ ShapeItem = Annotated[int, Field(strict=True, ge=-1, le=INT64_MAX)]
 
 @register
 class Reshape(_Own):
-    """``x.reshape(N, *shape)``: ``shape`` is per sample (the batch is kept); one entry may be -1."""
+    """``x.reshape(N, *shape)``: ``shape`` is per sample (the batch is kept); one entry may be -1.
+
+    ``include_batch: true``: ``shape`` is the whole tensor's, batch included (``x.reshape(*shape)``):
+    ``[-1, 1, 24, 24]`` folds a clip's frames into the batch for a per-frame 2D CNN, and
+    ``[-1, 8, 32]`` unfolds them again; the model's output must have the batch it was given."""
 
     type: Literal["Reshape"] = "Reshape"
     reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("shape",)
     shape: Annotated[list[ShapeItem], Field(min_length=1, max_length=7)]
+    include_batch: Bool = False
 
     @field_validator("shape")
     @classmethod
@@ -173,24 +178,26 @@ class Reshape(_Own):
         return value
 
     def infer(self, shape: Shape) -> Inferred:
-        have = prod(shape[1:])
+        whole = self.include_batch
+        have = prod(shape if whole else shape[1:])
+        per = "" if whole else " per sample"
         sizes = list(self.shape)
         known = prod([s for s in sizes if s != -1])
         if -1 in sizes:
             if have % known:
                 raise ShapeError(
-                    f"shape {self.shape} cannot hold the {have} elements per sample of {{incoming}}: "
+                    f"shape {self.shape} cannot hold the {have} elements{per} of {{incoming}}: "
                     f"{have} is not a multiple of {known}",
                     field="shape",
                 )
             sizes[sizes.index(-1)] = have // known
         elif known != have:
             raise ShapeError(
-                f"shape {self.shape} holds {known} elements per sample but {{incoming}} has {have}; "
+                f"shape {self.shape} holds {known} elements{per} but {{incoming}} has {have}; "
                 "the products must match (one entry may be -1)",
                 field="shape",
             )
-        return Inferred((shape[0], *sizes))
+        return Inferred(tuple(sizes) if whole else (shape[0], *sizes))
 
 
 def _pieces(sizes: list[int], shape: Shape, dim: int) -> Inferred:

@@ -29,7 +29,7 @@ from torchspec.layers.attention import TransformerDecoderLayer, TransformerEncod
 from torchspec.layers.base import Inferred, InlineLayer, Layer, Shape, ShapeError, register
 from torchspec.layers.fields import Bool, PosFloat, PosInt, Probability
 
-__all__ = ["Transformer", "TransformerDecoder", "TransformerEncoder"]
+__all__ = ["PositionalEncoding", "Transformer", "TransformerDecoder", "TransformerEncoder"]
 
 
 def _inline_error(err: ShapeError, field: str) -> ShapeError:
@@ -205,3 +205,36 @@ class Transformer(Layer):
         with warnings.catch_warnings():  # "enable_nested_tensor is True, but ...": a notice, not a fault
             warnings.simplefilter("ignore", UserWarning)
             return super().torch_module(args)
+
+
+@register
+class PositionalEncoding(Layer):
+    """torchspec's own (:class:`torchspec.nn.PositionalEncoding`): ``x + pe[:T]`` on ``[N, T, d_model]``.
+
+    Sinusoidal positions (a buffer ``pe [max_len, d_model]``), or ``learned: true`` a parameter
+    ``weight [max_len, d_model]``; ``d_model`` may be left out (inferred). Sequences are batch
+    first; ``T`` must be at most ``max_len``. MACs 0 (an add)."""
+
+    type: Literal["PositionalEncoding"] = "PositionalEncoding"
+    torch_home: ClassVar[str] = "torchspec.nn"
+    positional: ClassVar[tuple[str, ...]] = ("d_model", "max_len")
+    sample_ranks = (2,)
+    sample_layout = "(T, d_model)"
+
+    d_model: PosInt | None = None
+    max_len: PosInt
+    learned: Bool = False
+
+    def infer(self, shape: Shape) -> Inferred:
+        self.check_rank(shape)
+        e = self.check_given("d_model", self.d_model, shape[-1], None)
+        if shape[1] > self.max_len:
+            raise ShapeError(
+                f"the sequence {{incoming}} has {shape[1]} positions but max_len is {self.max_len}",
+                field="max_len",
+                hints=[f"set max_len: {shape[1]} or more"],
+            )
+        table = (self.max_len, e)
+        if self.learned:
+            return Inferred(shape, params=table[0] * e, args={"d_model": e}, state={"weight": table})
+        return Inferred(shape, buffers=table[0] * e, args={"d_model": e}, state={"pe": table})
