@@ -136,7 +136,7 @@ class PositionalEncoding(nn.Module):
             self.register_buffer("pe", table)
 
     def forward(self, x: Tensor) -> Tensor:
-        table = self.weight if hasattr(self, "weight") else self.pe
+        table: Tensor = self.weight if hasattr(self, "weight") else self.pe  # type: ignore[assignment]
         if x.shape[1] > self.max_len or x.shape[-1] != table.shape[1]:  # never a silent broadcast
             raise ValueError(
                 f"PositionalEncoding({table.shape[1]}, max_len={self.max_len}) cannot take {list(x.shape)}"
