@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import builtins
 import warnings
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import model_validator
+from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from torchspec.layers.attention import TransformerDecoderLayer, TransformerEncoderLayer, _TransformerLayer
@@ -35,6 +35,20 @@ __all__ = ["PositionalEncoding", "Transformer", "TransformerDecoder", "Transform
 def _inline_error(err: ShapeError, field: str) -> ShapeError:
     """A rule of the inline layer failed: the message says so, the error points at the field."""
     return ShapeError(f"{field}: {err.message}", field=field, hints=err.hints)
+
+
+def _template(layer: Any) -> Any:
+    """An inline layer is copied into the stack, not wired: no ``name`` or ``from``."""
+    if isinstance(layer, Layer) and (layer.name is not None or layer.from_ is not None):
+        raise PydanticCustomError(
+            "inline_layer",
+            "an inline layer takes no name or from: it is copied into the stack, not wired "
+            "(drop name: and from: here)",
+        )
+    return layer
+
+
+Template = AfterValidator(_template)
 
 
 def _stack(inner: Inferred, count: int, prefix: str = "") -> tuple[int, int, dict[str, Shape]]:
@@ -52,18 +66,6 @@ class _Stack(Layer):
     @property
     def inline(self) -> _TransformerLayer:
         raise NotImplementedError
-
-    @model_validator(mode="after")
-    def _templates(self) -> _Stack:
-        for field, layer in (("the inline layer", self.inline), ("norm", self.norm)):
-            if isinstance(layer, Layer) and (layer.name is not None or layer.from_ is not None):
-                raise PydanticCustomError(
-                    "inline_layer",
-                    "{field} takes no name or from: it is copied into the stack, not wired "
-                    "(drop name: and from: there)",
-                    {"field": field},
-                )
-        return self
 
     def _finish(self, inner: Inferred, shape: Shape, inline_field: str) -> Inferred:
         params, macs, state = _stack(inner, self.num_layers)
@@ -105,8 +107,8 @@ class TransformerEncoder(_Stack):
     sample_ranks = (2,)
     sample_layout = "(L, E)"
 
-    encoder_layer: TransformerEncoderLayer
-    norm: _any_layer() | None = None  # type: ignore[valid-type]
+    encoder_layer: Annotated[TransformerEncoderLayer, Template]
+    norm: Annotated[_any_layer() | None, Template] = None  # type: ignore[valid-type]
     enable_nested_tensor: Bool = True
     mask_check: Bool = True
 
@@ -132,8 +134,8 @@ class TransformerDecoder(_Stack):
     sample_ranks = (2,)
     sample_layout = "(L, E)"
 
-    decoder_layer: TransformerDecoderLayer
-    norm: _any_layer() | None = None  # type: ignore[valid-type]
+    decoder_layer: Annotated[TransformerDecoderLayer, Template]
+    norm: Annotated[_any_layer() | None, Template] = None  # type: ignore[valid-type]
 
     @property
     def inline(self) -> _TransformerLayer:

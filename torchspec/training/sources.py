@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from torchspec.training import config as C
 from torchspec.training.arrays import ArrayFileError, open_array
-from torchspec.training.dtypes import INT64_MAX, input_values, largest, target_values
+from torchspec.training.dtypes import INT64_MAX, id_values, input_values, largest, target_values
 from torchspec.training.sequence_data import SequenceError, synthetic_sequence
 
 __all__ = ["ArrayDataset", "SourceError", "builtin_source", "synthetic_motion"]
@@ -75,16 +75,18 @@ class ArrayDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Samples from arrays or tensors that may be memory-mapped: each item is copied out and
     converted by the dtype rule (inputs to float32, labels to int64) when asked for."""
 
-    def __init__(self, inputs: Any, targets: Any) -> None:
+    def __init__(self, inputs: Any, targets: Any, ids: bool = False) -> None:
         if len(inputs) != len(targets):
             raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
         self.inputs, self.targets = inputs, targets
+        self.ids = ids  # the spec's input is int64 token ids: integers stay integers
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = input_values(_row(self.inputs, index))
+        row = _row(self.inputs, index)
+        x = id_values(row) if self.ids else input_values(row)
         return _tensor(x), _tensor(target_values(_row(self.targets, index)))
 
 
@@ -111,7 +113,7 @@ def _open(path: str, key: str | None, what: str, field: str) -> Any:
         raise SourceError(str(exc), field) from None
 
 
-def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
+def _tensors(cfg: C.Tensors, base_dir: str | None, ids: bool = False) -> Dataset[Any]:
     inputs_path = _path(cfg.inputs, base_dir)
     if cfg.targets is None and inputs_path.lower().endswith(".npy"):
         raise SourceError("a .npy file holds one array: give the targets as `targets: FILE`", "inputs")
@@ -130,7 +132,7 @@ def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
     if len(inputs) != len(targets):
         message = f"{len(inputs)} inputs but {len(targets)} targets: give one target per input"
         raise SourceError(message, field)
-    return ArrayDataset(inputs, targets)
+    return ArrayDataset(inputs, targets, ids)
 
 
 def _digits() -> tuple[Dataset[Any], int]:
@@ -208,7 +210,7 @@ def builtin_source(
     if isinstance(cfg, C.Digits):
         return _digits()
     if isinstance(cfg, C.Tensors):
-        return _tensors(cfg, base_dir), None
+        return _tensors(cfg, base_dir, ids is not None), None
     if isinstance(cfg, C.Torchvision):
         return _torchvision(cfg), None
     raise TypeError(f"unknown data source {cfg!r}")
