@@ -25,9 +25,14 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from torchspec.layers.attention import TransformerDecoderLayer, TransformerEncoderLayer, _TransformerLayer
+from torchspec.layers.attention import (
+    TransformerArgs,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+    _TransformerLayer,
+)
 from torchspec.layers.base import Inferred, InlineLayer, Layer, Shape, ShapeError, register
-from torchspec.layers.fields import Bool, PosFloat, PosInt, Probability
+from torchspec.layers.fields import Bool, PosInt
 
 __all__ = ["PositionalEncoding", "Transformer", "TransformerDecoder", "TransformerEncoder"]
 
@@ -150,7 +155,7 @@ class TransformerDecoder(_Stack):
 
 
 @register
-class Transformer(Layer):
+class Transformer(TransformerArgs):
     """Inputs (src, tgt): an encoder stack over src, a decoder stack over tgt reading its output.
 
     The output has tgt's shape. Both stacks end in a LayerNorm (torch's own ``encoder.norm`` and
@@ -158,20 +163,10 @@ class Transformer(Layer):
 
     type: Literal["Transformer"] = "Transformer"
     arity = (2, 2)
-    sample_ranks = (2,)
-    sample_layout = "(L, E)"
 
-    d_model: PosInt | None = None
     nhead: PosInt = 8
     num_encoder_layers: PosInt = 6
     num_decoder_layers: PosInt = 6
-    dim_feedforward: PosInt = 2048
-    dropout: Probability = 0.1
-    activation: Literal["relu", "gelu"] = "relu"
-    layer_norm_eps: PosFloat = 1e-5
-    batch_first: Bool = False
-    norm_first: Bool = False
-    bias: Bool = True
 
     def _layer(self, cls: builtins.type[_TransformerLayer], d_model: int | None) -> Any:
         shared = self.model_dump(
