@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -174,10 +176,9 @@ def test_synthetic_sequence_settings_are_checked(
 @pytest.mark.parametrize("spec", ["lstm_tokens", "transformer_tokens", "cnn_lstm_motion"])
 def test_zoo_sequence_specs_reach_90_percent(tmp_path: Path, spec: str) -> None:
     run = tmp_path / "run"
-    proc = process(
-        "train", str(ROOT / "specs" / f"{spec}.yaml"), "--quiet", "--device", "cpu",
-        "--set", f"train.output_dir={run}",
-    )  # fmt: skip
+    command = [sys.executable, "-m", "torchspec", "train", str(ROOT / "specs" / f"{spec}.yaml"), "--quiet",
+               "--device", "cpu", "--set", f"train.output_dir={run}"]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert float(rows[-1]["val_accuracy"]) >= 0.9, rows

@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given, note, seed, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -401,18 +401,23 @@ def test_rule_matches_torch(type_name: str) -> None:
     cls = REGISTRY[type_name]
     outcomes: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
     @given(st.data())
     def sweep(data: st.DataObject) -> None:
         inputs = data.draw(input_shapes(cls), label="shapes")
         spec = data.draw(layer_data(cls, inputs[0]), label="spec")
         check_example(cls, inputs, spec, outcomes)
 
-    sweep()
+    # A layer whose constraints refuse most random draws (Transformer: src and tgt must agree and
+    # the default nhead=8 divide d_model) gets up to two more rounds, each with its own fixed seed.
+    for round_ in range(3):
+        options = settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=round_ == 0,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        options(sweep if round_ == 0 else seed(round_)(sweep))()
+        if outcomes["built"] >= MIN_BUILT:
+            break
     assert outcomes["built"] >= MIN_BUILT, f"too few valid examples reached torch: {dict(outcomes)}"
