@@ -182,7 +182,8 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
         (batch, *spec.input_shape), "the spec's input", "input", spec.input_dtype, spec.input_range
     )
     out = walk.scope(scope, given)
-    _check_batch(doc, spec, first_tensor(out.out), batch)
+    if any(getattr(row.layer, "include_batch", False) for row in walk.rows):  # a fold of frames
+        _check_batch(doc, spec, first_tensor(out.out), batch)
     if isinstance(out.out, TupleOut):
         walk.graphs.add("")  # the model returns its main output: a graph picks it out of the tuple
     return ShapeReport(
