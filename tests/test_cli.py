@@ -74,7 +74,7 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
     import torch
 
     import torchspec
-    from torchspec.builder import build
+    from torchspec.builder import build, random_input
 
     report = torchspec.infer_shapes(spec, batch=batch)
     # A real build (real parameters), unless it would not fit comfortably in memory.
@@ -98,7 +98,12 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
         module.register_forward_hook(lambda _m, _i, out, name=name: every.__setitem__(name, _shapes(out)))
     dev = "cpu" if real_forward else "meta"
     torch.manual_seed(1)
-    x = torch.randn(report.input, device=dev) if real_forward else torch.empty(report.input, device=dev)
+    if real_forward:  # floats, or valid token ids for an int64 input
+        x = random_input(report)
+    else:
+        x = torch.empty(
+            report.input, device=dev, dtype=torch.float32 if report.id_range is None else torch.int64
+        )
     with torch.no_grad():
         out = model(x)
     outputs = {name: shapes[0] for name, shapes in every.items()}  # the main output: the first
@@ -167,11 +172,12 @@ def test_check_json_agrees_with_torch(spec: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert isinstance(data, dict)
-    assert set(data) == {"name", "input", "output", "params", "trainable_params", "macs", "layers"}
-
     report = torchspec.infer_shapes(spec, batch=batch)
+    ids = {"input_dtype", "input_range"} if report.spec.input_range is not None else set()
+    assert set(data) == {"name", "input", "output", "params", "trainable_params", "macs", "layers"} | ids
+
     assert data == report.to_json()
-    assert data["input"] == [batch, *report.spec.input]
+    assert data["input"] == [batch, *report.spec.input_shape]
     # Real forward passes only where they are cheap; c3d's would be ~77 GMACs and ~400 MB.
     real = report.macs <= 2_000_000_000 and report.activation_bytes <= 200_000_000
     torch_says = _torch_oracle(spec, batch, real_forward=real)

@@ -54,6 +54,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError, TupleOut
+from torchspec.layers.base import InlineLayer, build_inline
 
 TYPES = sorted(set(REGISTRY) - {"Sequential"})
 EXAMPLES = 150
@@ -121,7 +122,14 @@ def _numbers(node: dict[str, Any]) -> st.SearchStrategy[float]:
 
 
 def strategy(node: dict[str, Any], shape: Shape) -> st.SearchStrategy[Any]:
-    """A hypothesis strategy for one JSON-schema node; ``shape`` is the input, to aim at its edges."""
+    """A hypothesis strategy for one JSON-schema node; ``shape`` is the input, to aim at its edges.
+
+    A layer given inline (an object: TransformerEncoder's ``encoder_layer``) is drawn like a layer;
+    a field taking any layer (``norm``) draws one of the layers that need no arguments."""
+    if node.get("x-torchspec") == "layer":
+        return st.sampled_from(_plain_layers()).map(lambda name: {"type": name})
+    if node.get("type") == "object":
+        return _object(node, shape)
     if "const" in node:
         return st.just(node["const"])
     if "enum" in node:
@@ -150,6 +158,44 @@ def strategy(node: dict[str, Any], shape: Shape) -> st.SearchStrategy[Any]:
     raise NotImplementedError(f"no strategy for schema node {node}")
 
 
+@st.composite
+def _object(draw: st.DrawFn, node: dict[str, Any], shape: Shape) -> dict[str, Any]:
+    """An inline layer's data: ``type``, the required fields, optional ones sometimes."""
+    required = set(node.get("required", ())) | {"type"}
+    data: dict[str, Any] = {}
+    for field, sub in node["properties"].items():
+        if field not in ("name", "from") and (field in required or draw(st.booleans())):
+            data[field] = draw(strategy(sub, shape))
+    return data
+
+
+@functools.cache
+def _plain_layers() -> list[str]:
+    """Registered one-input float layers that take no arguments and accept any rank (ReLU,
+    Identity, Flatten...): what a field taking any layer is drawn from."""
+    return [
+        name
+        for name, cls in sorted(REGISTRY.items())
+        if not cls.model_json_schema().get("required")
+        and cls.arity == (1, 1)
+        and cls.sample_ranks is None
+        and cls.reads != "index"
+        and name != "Sequential"
+    ]
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every ``$ref`` to its ``$defs`` replaced by the definition itself."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
 @functools.lru_cache(maxsize=4096)
 def _cached_strategy(node: str, shape: Shape) -> st.SearchStrategy[Any]:
     return strategy(json.loads(node), shape)
@@ -157,7 +203,8 @@ def _cached_strategy(node: str, shape: Shape) -> st.SearchStrategy[Any]:
 
 @functools.cache
 def _schema(cls: type[Layer]) -> dict[str, Any]:
-    return cls.model_json_schema()
+    schema = cls.model_json_schema()
+    return _inline_refs(schema, schema.get("$defs", {}))  # type: ignore[no-any-return]
 
 
 def _fits(value: int, node: dict[str, Any]) -> bool:
@@ -204,11 +251,14 @@ def shapes(draw: st.DrawFn, cls: type[Layer]) -> Shape:
 
 @st.composite
 def input_shapes(draw: st.DrawFn, cls: type[Layer]) -> list[Shape]:
-    """``arity`` inputs: a shape, then variations of it (the same shape, or each dim kept, 1, or
-    redrawn): what broadcasting, concatenation and same-shape pairs (values and indices) care about."""
+    """``arity`` inputs: a shape, then the same again (half the time: what layers with several
+    constraints between inputs, like Transformer's src and tgt, need to be valid at all) or
+    variations of it (each dim kept, 1, or redrawn)."""
     base = draw(shapes(cls))
     low, high = cls.arity
     count = draw(st.integers(low, high if high is not None else low + 2))
+    if count > 1 and draw(st.booleans()):
+        return [base] * count
     out = [base]
     for _ in range(count - 1):
         if draw(st.booleans()):
@@ -229,31 +279,42 @@ def _complete(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> di
     for name, (which, dim) in INFERABLE.items():
         if name in REGISTRY[type_name].model_fields and name not in kwargs:
             kwargs[name] = shapes[min(which, len(shapes) - 1)][dim]
+    for name, value in kwargs.items():  # an inline layer (encoder_layer) reads the same input
+        if isinstance(value, InlineLayer):
+            inner = _complete(value.layer.type_name(), dict(value.args), shapes)
+            kwargs[name] = InlineLayer(value.layer, inner)
     return kwargs
 
 
-def _call_inputs(type_name: str, shapes: list[Shape]) -> list[torch.Tensor]:
+def _call_inputs(type_name: str, shapes: list[Shape], ids: int = 1) -> list[torch.Tensor]:
     """One random tensor per input, passed to forward as the layer says (a tensor may repeat).
 
     Index inputs (``index_inputs``: MaxUnpool's pool indices) are int64 zeros, valid for any
-    output size."""
-    index = REGISTRY[type_name].index_inputs
+    output size. A layer that reads integer ids (``reads == "index"``: Embedding) gets int64 ids
+    below ``ids`` (its ``index_bound``; 1, always valid, where the layer did not validate)."""
+    cls = REGISTRY[type_name]
     inputs = [
-        torch.zeros(shape, dtype=torch.int64) if i in index else torch.randn(shape)
+        torch.zeros(shape, dtype=torch.int64)
+        if i in cls.index_inputs
+        else torch.randint(0, ids, shape)
+        if cls.reads == "index"
+        else torch.randn(shape)
         for i, shape in enumerate(shapes)
     ]
-    return [inputs[i] for i in REGISTRY[type_name].torch_inputs(len(shapes))]
+    return [inputs[i] for i in cls.torch_inputs(len(shapes))]
 
 
-def run_torch(type_name: str, kwargs: dict[str, Any], shapes: list[Shape]) -> tuple[torch.nn.Module, Any]:
+def run_torch(
+    type_name: str, kwargs: dict[str, Any], shapes: list[Shape], ids: int = 1
+) -> tuple[torch.nn.Module, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        made = REGISTRY[type_name].torch_factory()(**kwargs)
+        made = REGISTRY[type_name].torch_factory()(**build_inline(kwargs))
         if isinstance(made, torch.Tensor):  # a learned tensor: it is its own output
             return made, made
         module = made.eval()
         with torch.no_grad():
-            return module, module(*_call_inputs(type_name, shapes))
+            return module, module(*_call_inputs(type_name, shapes, ids))
 
 
 def structure(out: Any) -> Any:
@@ -271,9 +332,11 @@ def _tensors(out: Any) -> list[torch.Tensor]:
     return [t for item in (out or ()) for t in _tensors(item)]
 
 
-def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Shape], why: str) -> None:
+def assert_torch_rejects(
+    type_name: str, kwargs: dict[str, Any], shapes: list[Shape], why: str, ids: int = 1
+) -> None:
     try:
-        _, out = run_torch(type_name, kwargs, shapes)
+        _, out = run_torch(type_name, kwargs, shapes, ids)
     except TypeError as exc:
         assert "required positional argument" not in str(exc), f"test harness: {exc}"
         return
@@ -292,7 +355,7 @@ def assert_torch_rejects(type_name: str, kwargs: dict[str, Any], shapes: list[Sh
 def expected_macs(module: torch.nn.Module, shapes: list[Shape], out_shape: Shape) -> int | None:
     """MACs computed from the real module, independently of the rules."""
     x_shape = shapes[0]
-    if isinstance(module, ATTENTION):
+    if any(isinstance(m, ATTENTION) for m in module.modules()):  # attention, or a stack of it
         # torch's FLOP counter (2 per multiply-accumulate), in training mode and with the math
         # attention kernel: eval's fused fast path and the CPU flash kernel hide their products
         with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
@@ -338,13 +401,14 @@ def check_example(
         inferred = layer.infer_many(shapes)
     except ShapeError as err:
         kwargs = _complete(type_name, layer.torch_args(Inferred(shape)), shapes)
-        assert_torch_rejects(type_name, kwargs, shapes, err.message)
+        assert_torch_rejects(type_name, kwargs, shapes, err.message, layer.index_bound(Inferred(shape)) or 1)
         outcomes["shape_error"] += 1
         return
     kwargs = layer.torch_args(inferred)
     note(f"{cls.torch_home}.{type_name}(**{kwargs})")
+    ids = layer.index_bound(inferred) or 1
     try:
-        module, out = run_torch(type_name, kwargs, shapes)
+        module, out = run_torch(type_name, kwargs, shapes, ids)
     except Exception as exc:
         pytest.fail(
             f"torchspec infers {inferred.out} for {type_name}({kwargs}) on {shapes}, "

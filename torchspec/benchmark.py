@@ -84,7 +84,7 @@ class Runner:
         compile: bool | None = None,
         variant: str | None = None,
     ) -> None:
-        from torchspec.builder import build_from_report
+        from torchspec.builder import build_from_report, random_input
         from torchspec.training.objects import adapt_target, make_loss, make_optimizer
         from torchspec.training.parts import autocast, pick_device
         from torchspec.training.resolve import resolve_spec
@@ -117,7 +117,7 @@ class Runner:
         self.net = apply_speed(self.model, self.plan, say=lambda _: None)
         self.model.train(mode == "train")
         gen = torch.Generator().manual_seed(config.seed)
-        x = torch.randn(report.input, generator=gen)  # (batch, *input)
+        x = random_input(report, gen)  # (batch, *input): floats, or valid token ids
         self.x = x.to(self.device, memory_format=self.plan.input_format(x.dim()))
         out_shape = report.output
         classes = out_shape[1] if len(out_shape) == 2 else None

@@ -24,6 +24,7 @@ from torchspec.errors import SpecError
 from torchspec.fileio import atomic_path
 from torchspec.graph import Scope
 from torchspec.infer import LayerRow, ShapeReport, infer_shapes
+from torchspec.inputs import INDEX
 from torchspec.memory import check_size
 from torchspec.reading import open_regular
 from torchspec.safetensors_file import DIGEST_KEY, digest, parse
@@ -40,6 +41,7 @@ __all__ = [
     "load_model",
     "nonfinite_tensors",
     "provenance",
+    "random_input",
     "read_safetensors",
     "save_model",
     "verify_on_meta",
@@ -145,7 +147,8 @@ def verify_on_meta(report: ShapeReport) -> tuple[int, ...]:
 
     model = build_from_report(report, device="meta").eval()
     with torch.no_grad():
-        out = model(torch.empty(report.input, device="meta"))
+        dtype = torch.int64 if report.input_dtype == INDEX else torch.float32
+        out = model(torch.empty(report.input, device="meta", dtype=dtype))
     got = tuple(out.shape)
     if got != tuple(report.output):
         raise AssertionError(
@@ -153,6 +156,20 @@ def verify_on_meta(report: ShapeReport) -> tuple[int, ...]:
             "this is a torchspec bug, please report it with your spec"
         )
     return got
+
+
+def random_input(
+    report: ShapeReport, generator: torch.Generator | None = None, count: int | None = None
+) -> torch.Tensor:
+    """A random batch of the spec's input (``count`` samples, default the report's batch):
+    standard-normal float32, or int64 token ids drawn uniformly from ``report.id_range``."""
+    import torch
+
+    shape = (report.batch if count is None else count, *report.input[1:])
+    ids = report.id_range
+    if ids is None:
+        return torch.randn(shape, generator=generator)
+    return torch.randint(ids[0], ids[1], shape, generator=generator, dtype=torch.int64)
 
 
 def provenance(doc: Document) -> dict[str, str]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import keyword
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torchspec.diagnose import quote, where
+from torchspec.dtype_flow import dtype_flow
 from torchspec.errors import Problem, SpecError
 from torchspec.graph import Node, Read, Scope, wire
+from torchspec.inputs import INDEX
 from torchspec.layers import Layer, Out, Shape, ShapeError, TupleOut, first_tensor, fmt_shape, tensors_of
 from torchspec.layers.batch import batched_output
 from torchspec.layers.fields import INT64_MAX
@@ -70,6 +72,25 @@ class ShapeReport:
     reads: dict[str, tuple[tuple[int, ...], ...]] | None = None  # node path -> element paths read
     warnings: list[Problem] | None = None  # wiring warnings (unused outputs)
     container_sources: dict[str, tuple[str, ...]] | None = None  # containers with from:
+    index_bound: int | None = None  # the smallest num_embeddings of the layers reading token ids
+
+    @property
+    def input_dtype(self) -> str:
+        """``float32``, or ``int64`` for token ids (the spec's ``input: {dtype: int64}``)."""
+        return self.spec.input_dtype
+
+    @property
+    def id_range(self) -> tuple[int, int] | None:
+        """``[low, high)`` that valid int64 inputs come from (None for float32): the declared
+        range, or up to the smallest ``num_embeddings`` reading them where ``high`` is not given.
+        bench, build's meta check and the ``random`` source draw from it."""
+        declared = self.spec.input_range
+        if declared is None:
+            return None
+        low, high = declared
+        if high is None:
+            high = self.index_bound if self.index_bound is not None else low + 1
+        return low, high
 
     @property
     def name(self) -> str:
@@ -77,7 +98,7 @@ class ShapeReport:
 
     @property
     def input(self) -> Shape:
-        return (self.batch, *self.spec.input)
+        return (self.batch, *self.spec.input_shape)
 
     @property
     def output(self) -> Shape:
@@ -120,10 +141,16 @@ class ShapeReport:
         outs = (r.out or r.output for r in self.rows if not r.layer.learned_tensor)
         return sum(_numel(s) for out in outs for s in tensors_of(out)) * BYTES_PER_ELEMENT
 
+    def _ids_json(self) -> dict[str, Any]:
+        """``input_dtype`` and ``input_range`` for token-id inputs (float specs keep their keys)."""
+        declared = self.spec.input_range
+        return {} if declared is None else {"input_dtype": INDEX, "input_range": list(declared)}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "input": list(self.input),
+            **self._ids_json(),
             "output": list(self.output),
             "params": self.params,
             "trainable_params": self.trainable_params,
@@ -160,7 +187,14 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
         raise SpecError.single(doc.file, f"batch must be an int in [1, 2**63 - 1], found {batch!r:.40}")
     scope = wire(spec.layers, doc)
     walk = _Walk(doc)
-    out = walk.scope(scope, Value((batch, *spec.input), "the spec's input", "input"))
+    given = Value(
+        (batch, *spec.input_shape),
+        "the spec's input",
+        "input",
+        dtype=spec.input_dtype,
+        range=spec.input_range,
+    )
+    out = walk.scope(scope, given)
     if not out.batched:
         last = walk.rows[-1]
         raise SpecError(
@@ -173,10 +207,20 @@ def infer_shapes(spec: Spec | str | os.PathLike[str] | Mapping[str, Any], batch:
                 )
             ]
         )
+    if any(getattr(row.layer, "include_batch", False) for row in walk.rows):  # a fold of frames
+        _check_batch(doc, spec, first_tensor(out.out), batch)
     if isinstance(out.out, TupleOut):
         walk.graphs.add("")  # the model returns its main output: a graph picks it out of the tuple
     return ShapeReport(
-        spec, batch, walk.rows, scope, frozenset(walk.graphs), walk.reads, scope_warnings(scope), walk.sources
+        spec,
+        batch,
+        walk.rows,
+        scope,
+        frozenset(walk.graphs),
+        walk.reads,
+        scope_warnings(scope),
+        walk.sources,
+        min(walk.index_bounds, default=None),
     )
 
 
@@ -187,6 +231,7 @@ class _Walk:
         self.graphs: set[str] = set()  # containers compiled to a graph ("" for the top level)
         self.reads: dict[str, tuple[tuple[int, ...], ...]] = {}  # node path -> element path read
         self.sources: dict[str, tuple[str, ...]] = {}  # containers' From column
+        self.index_bounds: list[int] = []  # num_embeddings of layers reading the spec's token ids
 
     def scope(self, scope: Scope, given: Value) -> Value:
         outs: list[Value] = []
@@ -197,7 +242,7 @@ class _Walk:
             self.reads[node.path] = tuple(index for _, index in ins)
             if node.scope is not None:
                 value = self.scope(node.scope, ins[0][0])
-                outs.append(Value(value.out, value.origin, node.path, value.via, value.batched))
+                outs.append(replace(value, label=node.path))
                 if sources is not None:
                     self.sources[node.path] = sources
             else:
@@ -256,8 +301,8 @@ class _Walk:
         suffix = "".join(f".{i}" for i in read.index)
         label = value.label + suffix
         if read.text:
-            return Value(out, value.came_from, label, read.text, value.batched), tuple(index)
-        return Value(out, value.origin, label, value.via, value.batched), tuple(index)
+            return replace(value, out=out, label=label, origin=value.came_from, via=read.text), tuple(index)
+        return replace(value, out=out, label=label), tuple(index)
 
     def _leaf(self, node: Node, ins: list[Value], sources: tuple[str, ...] | None) -> Value:
         layer, data_path = node.layer, node.data_path
@@ -273,6 +318,7 @@ class _Walk:
         except OverflowError as exc:  # e.g. a huge scale_factor overflowing a float: the user's values
             failed = ShapeError(f"the output for {{incoming}} is too large to compute ({exc})")
             raise shape_error(self.doc, layer, data_path, failed, ins) from None
+        dtype = dtype_flow(self.doc, node.layer, node.data_path, ins, inferred, self.index_bounds)
         args = layer.torch_args(inferred)
         self.rows.append(
             LayerRow(
@@ -281,7 +327,28 @@ class _Walk:
                 inferred.state, tuple(shapes), inferred.out, sources, batched,
             )
         )  # fmt: skip
-        return Value(inferred.out, (layer.type_name(), data_path), node.path, batched=batched)
+        range_ = ins[0].range if dtype == INDEX else None
+        origin = (layer.type_name(), data_path)
+        return Value(inferred.out, origin, node.path, batched=batched, dtype=dtype, range=range_)
+
+
+def _check_batch(doc: Document, spec: Spec, output: Shape, batch: int) -> None:
+    """The model must give one output per sample: a Reshape with ``include_batch`` that folded
+    frames into the batch has to unfold them again."""
+    if output[0] == batch:
+        return
+    message = (
+        f"the model's output {list(output)} has {output[0]} in dimension 0, but the batch is {batch}: "
+        "it must give one output per sample"
+    )
+    hint = (
+        "a Reshape with include_batch: true that folded frames into the batch must unfold them "
+        "(e.g. shape: [-1, T, F]) before the end"
+    )
+    problem = doc.problem(("layers", len(spec.layers) - 1), message, [hint])
+    if not (doc.text or doc.value_pos):
+        problem = replace(problem, line=0, col=0, source_line=None)
+    raise SpecError([problem])
 
 
 def scope_warnings(scope: Scope) -> list[Problem]:

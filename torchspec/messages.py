@@ -254,6 +254,10 @@ def _rule(
     """The message body for one value: "FIELD must be RULE, found WHAT" (plus hints); ``cls`` is
     the owner's layer class, if any."""
     ctx = e.ctx
+    if kind == "union_type" and field == "input" and top == ("input",):  # neither form of input
+        hints.append("input is one sample's shape without the batch dimension, e.g. [3, 32, 32]; "
+                     "token ids: {shape: [64], dtype: int64, high: VOCAB}")  # fmt: skip
+        return f"input must be a list of positive ints, found {found}"
     if kind == "union_type":
         return f"{field} must be {_join(ctx['wants'], 'or')}, found {found}"
     if kind in _NOUNS:

@@ -8,6 +8,8 @@ Dimensions count the batch dimension, as in torch.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -21,6 +23,7 @@ __all__ = [
     "Mul",
     "Parameter",
     "Permute",
+    "PositionalEncoding",
     "Reshape",
     "Select",
     "Split",
@@ -96,17 +99,52 @@ class Permute(nn.Module):
 
 
 class Reshape(nn.Module):
-    """``x.reshape(N, *shape)``: ``shape`` is per sample; the batch dimension is kept."""
+    """``x.reshape(N, *shape)``: ``shape`` is per sample; the batch dimension is kept. With
+    ``include_batch`` it is the whole shape, ``x.reshape(*shape)`` (fold time into the batch)."""
 
-    def __init__(self, shape: tuple[int, ...]) -> None:
+    def __init__(self, shape: tuple[int, ...], include_batch: bool = False) -> None:
         super().__init__()
         self.shape = _dims(shape)
+        self.include_batch = include_batch
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.include_batch:
+            return x.reshape(*self.shape)
         return x.reshape(x.shape[0], *self.shape)
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}"
+        return f"shape={self.shape}" + (", include_batch=True" if self.include_batch else "")
+
+
+class PositionalEncoding(nn.Module):
+    """``x + pe[:T]`` for ``x`` of ``[N, T, d_model]``: where each token is, added to what it is.
+
+    ``pe`` is the sinusoidal table of "Attention Is All You Need" (a buffer), or with ``learned``
+    a parameter (initialised N(0, 0.02), as GPT-2's). ``T`` may be at most ``max_len``.
+    """
+
+    def __init__(self, d_model: int, max_len: int, learned: bool = False) -> None:
+        super().__init__()
+        self.max_len = max_len
+        if learned:
+            self.weight = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+        else:
+            position = torch.arange(max_len, dtype=torch.float32)[:, None]  # (max_len, 1)
+            rate = torch.exp(
+                torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model)
+            )
+            table = torch.zeros(max_len, d_model)
+            table[:, 0::2] = torch.sin(position * rate)
+            table[:, 1::2] = torch.cos(position * rate[: d_model // 2])
+            self.register_buffer("pe", table)
+
+    def forward(self, x: Tensor) -> Tensor:
+        table: Tensor = self.weight if hasattr(self, "weight") else self.pe  # type: ignore[assignment]
+        if x.shape[1] > self.max_len or x.shape[-1] != table.shape[1]:  # never a silent broadcast
+            raise ValueError(
+                f"PositionalEncoding({table.shape[1]}, max_len={self.max_len}) cannot take {list(x.shape)}"
+            )
+        return x + table[: x.shape[1]]
 
 
 class Chunk(nn.Module):

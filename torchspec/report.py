@@ -168,7 +168,7 @@ def format_table(report: ShapeReport, *, width: int | None = None, color: bool =
         ("Parameter memory", f"{format_bytes(report.param_bytes)} (params + buffers, float32)"),
         ("Activation memory", act),
         ("Total MACs", f"{format_macs(report.macs)} ({report.macs:,}, batch {report.batch})"),
-        ("Input shape", format_shape(report.input)),
+        ("Input shape", format_shape(report.input) + _ids(report)),
         ("Output shape", format_shape(report.output)),
     )
     out += [bold(f"{label + ':':<22}") + " " + value for label, value in totals]
@@ -176,6 +176,15 @@ def format_table(report: ShapeReport, *, width: int | None = None, color: bool =
 
 
 _GAP = "   "
+
+
+def _ids(report: ShapeReport) -> str:
+    """`` (int64 token ids 0 .. 9999)`` for a token-id input, else nothing."""
+    declared = report.spec.input_range
+    if declared is None:
+        return ""
+    low, high = declared
+    return f" (int64 token ids {low} .. {high - 1})" if high is not None else f" (int64 token ids from {low})"
 
 
 def render_table(report: ShapeReport, console: Console | IO[str] | None = None) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from torchspec.diagnose import node_at, where
 from torchspec.errors import SpecError
+from torchspec.inputs import FLOAT
 from torchspec.layers import Layer, Out, ShapeError, first_tensor, fmt_shape
 from torchspec.source import Document, Path
 
@@ -23,6 +24,8 @@ class Value:
     label: str
     via: str = ""  # the ``from:`` text that picked this element out of a tuple, if any
     batched: bool = True  # False for a learned tensor and what is computed from it alone
+    dtype: str = FLOAT  # float32, or int64 for token ids (see torchspec.inputs)
+    range: tuple[int, int | None] | None = None  # an int64 value's declared [low, high)
 
     @property
     def came_from(self) -> str:

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from torchspec.diagnose import quote, sort_problems, where
 from torchspec.errors import Problem, SpecError
 from torchspec.expand import expand_document
+from torchspec.inputs import InputShape, TensorInput, input_data, input_dtype, input_range, input_shape
 from torchspec.layers import REGISTRY, AnyLayer, Layer, Sequential
-from torchspec.layers.fields import PosInt
 from torchspec.pydantic_errors import problems_from_errors
 from torchspec.source import Document, Path, load_document
 
@@ -32,16 +32,31 @@ class Spec(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: str | None = None
-    input: Annotated[
-        list[PosInt],
-        Field(min_length=1, max_length=7, description="one sample's shape, e.g. [3, 16, 112, 112]"),
-    ]
+    input: InputShape | TensorInput = Field(
+        description="one sample's shape, e.g. [3, 16, 112, 112], or {shape, dtype, low, high} "
+        "for inputs that are not float (token ids: {shape: [64], dtype: int64, high: 10000})"
+    )
     layers: Annotated[list[AnyLayer], Field(min_length=1)]  # type: ignore[valid-type]
     train: dict[str, Any] | None = Field(
         default=None, description="how to train the model (see `torchspec train`)"
     )
 
     _doc: Document | None = PrivateAttr(default=None)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape (no batch dimension), whichever form ``input`` has."""
+        return input_shape(self.input)
+
+    @property
+    def input_dtype(self) -> str:
+        """``float32`` or ``int64`` (token ids)."""
+        return input_dtype(self.input)
+
+    @property
+    def input_range(self) -> tuple[int, int | None] | None:
+        """``(low, high)`` of an int64 input (high None when not declared); None for float32."""
+        return input_range(self.input)
 
     @property
     def document(self) -> Document:
@@ -55,7 +70,7 @@ class Spec(BaseModel):
         out: dict[str, Any] = {"name": self.name}
         if self.description is not None:
             out["description"] = self.description
-        out["input"] = list(self.input)
+        out["input"] = input_data(self.input)
         out["layers"] = [_layer_data(layer) for layer in self.layers]
         if self.train is not None:
             out["train"] = self.train

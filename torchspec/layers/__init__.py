@@ -66,7 +66,9 @@ FAMILIES = (
     "rearrange",
     "recurrent",
     "reshape",
+    "sparse",
     "tensor",
+    "transformer",
 )
 _DECLARED = re.compile(r'^    type: Literal\["(\w+)"\]', re.M)
 

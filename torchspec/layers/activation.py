@@ -230,6 +230,7 @@ class Tanh(_Elementwise):
 class Identity(_Elementwise):
     aliases_input = True  # returns its input tensor itself
     type: Literal["Identity"] = "Identity"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
 
 
 class _SoftmaxBase(_Elementwise):

@@ -18,7 +18,12 @@ from typing import ClassVar, Literal
 from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, TupleOut, register
 from torchspec.layers.fields import Bool, PosFloat, PosInt, Probability
 
-__all__ = ["MultiheadAttention", "TransformerDecoderLayer", "TransformerEncoderLayer"]
+__all__ = [
+    "MultiheadAttention",
+    "TransformerArgs",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
+]
 
 
 def _check_sequence(shape: Shape, what: str) -> None:
@@ -155,13 +160,13 @@ class MultiheadAttention(Layer):
         return shape[-1]
 
 
-class _TransformerLayer(Layer):
-    positional: ClassVar[tuple[str, ...]] = ("d_model", "nhead")
+class TransformerArgs(Layer):
+    """The constructor arguments torch's Transformer classes share (nhead comes with each)."""
+
     sample_ranks = (2,)
     sample_layout = "(L, E)"
 
     d_model: PosInt | None = None
-    nhead: PosInt
     dim_feedforward: PosInt = 2048
     dropout: Probability = 0.1
     activation: Literal["relu", "gelu"] = "relu"
@@ -169,6 +174,12 @@ class _TransformerLayer(Layer):
     batch_first: Bool = False
     norm_first: Bool = False
     bias: Bool = True
+
+
+class _TransformerLayer(TransformerArgs):
+    positional: ClassVar[tuple[str, ...]] = ("d_model", "nhead")
+
+    nhead: PosInt
 
     def _block(self, shape: Shape) -> tuple[int, int, int, int, int]:
         """(d_model, batch, length, params, MACs) of self-attention + feed-forward + 2 norms."""

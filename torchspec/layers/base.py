@@ -50,6 +50,7 @@ __all__ = [
     "SPATIAL_LAYOUTS",
     "From",
     "Inferred",
+    "InlineLayer",
     "Layer",
     "ModuleName",
     "Out",
@@ -58,6 +59,7 @@ __all__ = [
     "Shape",
     "ShapeError",
     "TupleOut",
+    "build_inline",
     "checked_dim",
     "expand",
     "first_tensor",
@@ -202,6 +204,27 @@ class Inferred:
         return (self.params + self.buffers + self.int64_buffers) * 4
 
 
+@dataclass(frozen=True)
+class InlineLayer:
+    """A layer given inline as another layer's argument (TransformerEncoder's ``encoder_layer``),
+    with its constructor arguments as its own rule resolved them (``torch_args``). It prints as
+    the table shows layers and becomes its module when the outer one is built (:func:`build_inline`)."""
+
+    layer: "Layer"
+    args: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.layer.summary(Inferred((), args=self.args))
+
+    def module(self) -> Any:
+        return self.layer.torch_module(self.args)
+
+
+def build_inline(args: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments with every :class:`InlineLayer` built into its torch module."""
+    return {k: v.module() if isinstance(v, InlineLayer) else v for k, v in args.items()}
+
+
 def fmt_shape(shape: Sequence[int], batch: bool = True) -> str:
     """``[N, 64, 16]``: the batch dimension is written N in messages."""
     items = ["N", *map(str, shape[1:])] if batch else [str(d) for d in shape]
@@ -254,6 +277,10 @@ class Layer(BaseModel):
     # True when the output may share memory with the input (views, Identity, Dropout in eval):
     # an in-place layer downstream would overwrite the input too.
     aliases_input: ClassVar[bool] = False
+    # What the layer computes on (see torchspec.inputs): "float" (an integer input, token ids, is
+    # an error), "index" (integer ids, e.g. Embedding: a float input is an error; the output is
+    # float), "any" (views and tensor ops: the output keeps the input's dtype).
+    reads: ClassVar[str] = "float"
     # The module holding the torch class of the same name (torchspec's own layers: torchspec.nn).
     torch_home: ClassVar[str] = "torch.nn"
     # A learned tensor (``Parameter``): it reads nothing (arity (0, 0)), its output is the tensor
@@ -288,6 +315,11 @@ class Layer(BaseModel):
     def infer_many(self, shapes: list[Shape]) -> Inferred:
         """The rule for ``arity`` inputs (the graph always calls this): one-input layers use ``infer``."""
         return self.infer(shapes[0])
+
+    def index_bound(self, inferred: Inferred) -> int | None:
+        """For ``reads = "index"`` layers: one past the largest valid id (Embedding's
+        ``num_embeddings``); the input's declared range is checked against it."""
+        return None
 
     @classmethod
     def torch_inputs(cls, count: int) -> tuple[int, ...]:
@@ -349,7 +381,7 @@ class Layer(BaseModel):
 
     def torch_module(self, args: dict[str, Any]) -> Any:
         """The ``torch.nn.Module`` for this layer, from the resolved :meth:`torch_args`."""
-        return self.torch_factory()(**args)
+        return self.torch_factory()(**build_inline(args))
 
     @property
     def inplace_write(self) -> bool:
@@ -399,6 +431,8 @@ _SIZES_FIRST = ("kernel_size", "stride", "padding", "output_padding", "dilation"
 
 
 def _tuplify(value: Any) -> Any:
+    if isinstance(value, Layer):  # an inline layer whose rule has not run: what the user set
+        return InlineLayer(value, value.torch_args(Inferred(())))
     return tuple(value) if isinstance(value, list) else value
 
 

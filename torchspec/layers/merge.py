@@ -76,6 +76,7 @@ class Concat(_Own):
     """``torch.cat(inputs, dim)``: every dimension but ``dim`` must agree."""
 
     type: Literal["Concat"] = "Concat"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     arity: ClassVar[tuple[int, int | None]] = (2, None)
     dim: Dim = 1
 
@@ -131,6 +132,7 @@ class Permute(_Own):
     """``x.permute(dims)``: ``dims`` orders every dimension, the batch (0) included."""
 
     type: Literal["Permute"] = "Permute"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("dims",)
     dims: DimList
@@ -152,12 +154,18 @@ ShapeItem = Annotated[int, Field(strict=True, ge=-1, le=INT64_MAX)]
 
 @register
 class Reshape(_Own):
-    """``x.reshape(N, *shape)``: ``shape`` is per sample (the batch is kept); one entry may be -1."""
+    """``x.reshape(N, *shape)``: ``shape`` is per sample (the batch is kept); one entry may be -1.
+
+    ``include_batch: true``: ``shape`` is the whole tensor's, batch included (``x.reshape(*shape)``):
+    ``[-1, 1, 24, 24]`` folds a clip's frames into the batch for a per-frame 2D CNN, and
+    ``[-1, 8, 32]`` unfolds them again; the model's output must have the batch it was given."""
 
     type: Literal["Reshape"] = "Reshape"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("shape",)
     shape: Annotated[list[ShapeItem], Field(min_length=1, max_length=7)]
+    include_batch: Bool = False
 
     @field_validator("shape")
     @classmethod
@@ -171,24 +179,26 @@ class Reshape(_Own):
         return value
 
     def infer(self, shape: Shape) -> Inferred:
-        have = prod(shape[1:])
+        whole = self.include_batch
+        have = prod(shape if whole else shape[1:])
+        per = "" if whole else " per sample"
         sizes = list(self.shape)
         known = prod([s for s in sizes if s != -1])
         if -1 in sizes:
             if have % known:
                 raise ShapeError(
-                    f"shape {self.shape} cannot hold the {have} elements per sample of {{incoming}}: "
+                    f"shape {self.shape} cannot hold the {have} elements{per} of {{incoming}}: "
                     f"{have} is not a multiple of {known}",
                     field="shape",
                 )
             sizes[sizes.index(-1)] = have // known
         elif known != have:
             raise ShapeError(
-                f"shape {self.shape} holds {known} elements per sample but {{incoming}} has {have}; "
+                f"shape {self.shape} holds {known} elements{per} but {{incoming}} has {have}; "
                 "the products must match (one entry may be -1)",
                 field="shape",
             )
-        return Inferred((shape[0], *sizes))
+        return Inferred(tuple(sizes) if whole else (shape[0], *sizes))
 
 
 def _pieces(sizes: list[int], shape: Shape, dim: int) -> Inferred:
@@ -204,6 +214,7 @@ class Chunk(_Own):
     """
 
     type: Literal["Chunk"] = "Chunk"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("chunks",)
     chunks: PosInt
@@ -222,6 +233,7 @@ class Split(_Own):
     smaller) or of the listed sizes, which must add up to the dimension."""
 
     type: Literal["Split"] = "Split"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("split_size_or_sections",)
     split_size_or_sections: PosInt | Annotated[list[PosInt], Field(min_length=1, max_length=64)]
@@ -247,6 +259,7 @@ class Select(_Own):
     time step: ``{type: Select, dim: 1, index: -1}``)."""
 
     type: Literal["Select"] = "Select"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input: ClassVar[bool] = True
     positional: ClassVar[tuple[str, ...]] = ("dim", "index")
     dim: Dim

@@ -30,6 +30,7 @@ class Flatten(Layer):
     """Merges dims ``start_dim..end_dim``; the default keeps the batch dimension (start_dim=1)."""
 
     type: Literal["Flatten"] = "Flatten"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input = True  # a view where it can be
     start_dim: Dim = 1
     end_dim: Dim = -1
@@ -54,6 +55,7 @@ class Unflatten(Layer):
     """Splits ``dim`` into ``unflattened_size`` (one entry may be -1, inferred)."""
 
     type: Literal["Unflatten"] = "Unflatten"
+    reads = "any"  # a view or tensor op: integer ids pass through as they are
     aliases_input = True  # a view
     positional: ClassVar[tuple[str, ...]] = ("dim", "unflattened_size")
 

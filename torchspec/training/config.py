@@ -66,6 +66,22 @@ class SyntheticMotion(_Source):
     seed: Seed | None = Field(default=None, description="default: train.seed")
 
 
+class SyntheticSequence(_Source):
+    """Token sequences with marker tokens 1 .. classes once each; label = which marker comes first."""
+
+    source: Literal["synthetic-sequence"]
+    samples: PosInt = 2048
+    classes: Annotated[int, Field(strict=True, ge=2, le=64)] = 2
+    vocab: PosInt | None = Field(
+        default=None, description="token ids 0 .. vocab - 1 (default: the input's high)"
+    )
+    min_length: PosInt | None = Field(
+        default=None,
+        description="shortest sequence (default: the input's length); shorter ones end in padding 0s",
+    )
+    seed: Seed | None = Field(default=None, description="default: train.seed")
+
+
 class RandomData(_Source):
     """Random inputs of the spec's input shape; random labels or regression targets."""
 
@@ -123,6 +139,7 @@ class PythonData(_Source):
 
 DATA_SOURCES: dict[str, type[_Source]] = {
     "synthetic-motion": SyntheticMotion,
+    "synthetic-sequence": SyntheticSequence,
     "random": RandomData,
     "digits": Digits,
     "tensors": Tensors,
@@ -141,6 +158,7 @@ def _bare(tag: str) -> Any:
 DataSource = Annotated[
     Union[  # noqa: UP007
         SyntheticMotion,
+        SyntheticSequence,
         RandomData,
         Digits,
         Tensors,

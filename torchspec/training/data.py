@@ -54,6 +54,7 @@ def load_data(
     allow_code: bool = False,
     say: Any = None,
     test: bool = False,
+    ids: tuple[int, int] | None = None,
 ) -> Data:
     """Build the train and validation datasets; failures are SpecErrors at train.data's line.
 
@@ -62,6 +63,7 @@ def load_data(
     ``allow_code``: the user's consent (``--allow-code``) to import a ``python`` source's module.
     ``say`` prints a folder source's warnings (skipped files); stderr by default.
     ``test``: load ``train.test`` alone (as ``train``), if the spec has one.
+    ``ids``: the ``[low, high)`` of an int64 (token id) input (``ShapeReport.id_range``).
     """
     where = _locator(file, doc)
 
@@ -77,7 +79,7 @@ def load_data(
                 from torchspec.training.folders import folder_source
 
                 return folder_source(cfg, input_shape, config.seed, base_dir, say or _warn)
-            return builtin_source(cfg, input_shape, output_shape, config.seed, base_dir)
+            return builtin_source(cfg, input_shape, output_shape, config.seed, base_dir, ids)
         except UserDataError as exc:
             raise SpecError([exc.problem()]) from None
         except SourceError as exc:

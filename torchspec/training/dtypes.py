@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INT64_MAX", "DTypeError", "dtype_problem", "input_values", "largest", "target_values"]
+__all__ = [
+    "INT64_MAX",
+    "DTypeError",
+    "dtype_problem",
+    "id_values",
+    "input_values",
+    "largest",
+    "target_values",
+]
 
 INT64_MAX = 2**63 - 1
 _NAMES = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "Python objects", "M": "dates",
@@ -71,6 +79,19 @@ def input_values(value: Any) -> Any:
 
     out = value.to(torch.float32)
     return out / 255 if name == "uint8" else out
+
+
+def id_values(value: Any) -> Any:
+    """Token ids (for an ``input: {dtype: int64}`` spec): integers and bools as int64 by value;
+    anything else unchanged, for the first-batch check to refuse by name."""
+    kind, _ = _kind(value.dtype)
+    if kind not in ("i", "u", "b"):
+        return value
+    if isinstance(value, np.ndarray):
+        return value.astype(np.int64)
+    import torch
+
+    return value.to(torch.int64)
 
 
 def target_values(value: Any) -> Any:

@@ -24,7 +24,7 @@ from torchspec.training.dtypes import DTypeError, input_values
 from torchspec.training.media_input import is_media, load_media
 from torchspec.training.metrics import Tally
 from torchspec.training.objects import make_loss
-from torchspec.training.parts import evaluate, load_weights, pick_device
+from torchspec.training.parts import evaluate, id_problem, load_weights, pick_device
 from torchspec.training.paths import spec_folder
 from torchspec.training.resolve import resolve_spec
 
@@ -74,13 +74,14 @@ def evaluate_checkpoint(
     output_shape = tuple(report.output[1:])
     loaded = load_data(
         config,
-        spec.input,
+        spec.input_shape,
         output_shape,
         file=file,
         doc=spec.document,
         base_dir=base_dir,
         allow_code=allow_code,
         test=True,
+        ids=report.id_range,
     )
     split, dataset = ("val", loaded.val) if loaded.val is not None else ("train", loaded.train)
     if config.test is not None:
@@ -123,9 +124,16 @@ def load_input(path: str) -> torch.Tensor:
 _INPUT_HINTS = ["save one sample or a batch of real numbers: np.save(path, x.astype(np.float32))"]
 
 
-def _batch(x: Any, start: int, stop: int | None, path: str) -> torch.Tensor:
-    """Samples ``start:stop`` of ``x`` as float32 (the dtype rule), refused if any is not finite."""
+def _batch(x: Any, start: int, stop: int | None, path: str, spec: Spec | None = None) -> torch.Tensor:
+    """Samples ``start:stop`` of ``x`` as float32 (the dtype rule), refused if any is not finite;
+    as int64 ids, refused outside the declared range, when ``spec``'s input is token ids."""
     rows = x[start:stop]
+    if spec is not None and spec.input_range is not None:
+        t = rows if isinstance(rows, torch.Tensor) else torch.from_numpy(np.array(rows))
+        found = id_problem(spec, t, f"{path} (samples {start} .. {start + t.shape[0] - 1})")
+        if found is not None:
+            raise SpecError.single(path, found[0], hints=found[1])
+        return t.to(torch.int64)
     try:
         t = input_values(rows if isinstance(rows, torch.Tensor) else torch.from_numpy(np.array(rows)))
     except DTypeError as exc:
@@ -176,7 +184,7 @@ def predict(
     model.to(target).eval()
     # a video or an image: the sample validation would take from it (folder sources)
     x = load_media(input_path, spec) if is_media(input_path) else open_input(input_path)
-    want = tuple(spec.input)
+    want = tuple(spec.input_shape)
     if tuple(x.shape) == want:
         x = x[None]  # one sample: add the batch dimension (a view)
     if tuple(x.shape[1:]) != want:
@@ -190,7 +198,7 @@ def predict(
     outs = []
     with torch.no_grad():
         for start in range(0, x.shape[0], batch):  # (batch, *input) -> (batch, *output)
-            rows = _batch(x, start, start + batch, input_path)
+            rows = _batch(x, start, start + batch, input_path, spec)
             outs.append(model(rows.to(target)).float().cpu())
     out = torch.cat(outs)
     last: str = getattr(spec.layers[-1], "type", "")

@@ -180,12 +180,13 @@ def _train(
     torch.manual_seed(config.seed)
     data = load_data(
         config,
-        spec.input,
+        spec.input_shape,
         report.output[1:],
         file=file,
         doc=spec.document,
         base_dir=base_dir,
         allow_code=allow_code,
+        ids=report.id_range,
         say=out.warn,
     )
     shared = f" x {par.world_size} ranks" if par.distributed else ""

@@ -51,11 +51,11 @@ def _settings(spec: Spec, video: bool) -> Any:
 
 
 def load_media(path: str, spec: Spec) -> torch.Tensor:
-    """A batch of one: (1, *spec.input) float32 from a video or image file."""
+    """A batch of one: (1, *spec.input_shape) float32 from a video or image file."""
     from torchspec.training.folders import FolderDataset
 
     video = os.path.splitext(path)[1].lower() in VIDEO_EXTS
-    shape = tuple(spec.input)
+    shape = tuple(spec.input_shape)
     want = 4 if video else 3
     if len(shape) != want:
         kind = "a video" if video else "an image"

@@ -22,6 +22,7 @@ __all__ = [
     "check_device",
     "check_first_batch",
     "evaluate",
+    "id_problem",
     "label_range_problem",
     "load_weights",
     "pick_device",
@@ -143,13 +144,16 @@ def check_first_batch(spec: Spec, x: Any, y: Any, source: str) -> None:
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         message = f"the data source {source} must yield (input, target) tensor pairs, got {type(x).__name__}"
         raise SpecError([spec.document.problem(("train", "data"), message)])
-    if tuple(x.shape[1:]) != tuple(spec.input):
+    if tuple(x.shape[1:]) != tuple(spec.input_shape):
         message = (
             f"the first batch from train.data ({source}) has samples of shape {list(x.shape[1:])} "
-            f"(batch {list(x.shape)}), but the spec's input is {list(spec.input)}"
+            f"(batch {list(x.shape)}), but the spec's input is {list(spec.input_shape)}"
         )
         hints = ["change the spec's input to the data's sample shape, or reshape the data"]
         raise SpecError([spec.document.problem(("input",), message, hints)])
+    found_ids = id_problem(spec, x, f"the first batch from train.data ({source})")
+    if found_ids is not None:
+        raise SpecError([spec.document.problem(("input",), found_ids[0], found_ids[1])])
     if spec.train is None:
         return
     from torchspec.infer import infer_shapes
@@ -165,6 +169,30 @@ def check_first_batch(spec: Spec, x: Any, y: Any, source: str) -> None:
             found = label_range_problem(config.loss.type, output, lo, hi, "the first batch of train.data")
     if found is not None:
         raise SpecError([spec.document.problem(("train", "loss"), found[0], found[1])])
+
+
+def id_problem(spec: Spec, x: torch.Tensor, what: str) -> tuple[str, list[str]] | None:
+    """(message, hints) when ``x`` cannot be the spec's int64 token ids: floats, or ids outside
+    the declared ``[low, high)``; None when it can (or the spec's input is float32)."""
+    declared = spec.input_range
+    if declared is None:
+        return None
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        return (
+            f"{what} holds {str(x.dtype).removeprefix('torch.')} values, but the spec's input is "
+            "int64 token ids",
+            ["give integer ids (x.astype(np.int64)), or declare the input float32 if these are features"],
+        )
+    if x.numel():
+        low, high = declared
+        lo, hi = int(x.min()), int(x.max())
+        if lo < low or (high is not None and hi >= high):
+            top = "" if high is None else f" .. {high - 1}"
+            return (
+                f"{what} holds ids {lo} .. {hi}, outside the spec's input range {low}{top}",
+                ["map the ids into the declared range, or declare the input's low and high to match"],
+            )
+    return None
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:

@@ -17,8 +17,9 @@ from torch.utils.data import Dataset, TensorDataset
 
 from torchspec.training import config as C
 from torchspec.training.arrays import ArrayFileError, open_array
-from torchspec.training.dtypes import INT64_MAX, input_values, largest, target_values
+from torchspec.training.dtypes import INT64_MAX, id_values, input_values, largest, target_values
 from torchspec.training.paths import resolve_path
+from torchspec.training.sequence_data import SequenceError, synthetic_sequence
 
 __all__ = ["ArrayDataset", "SourceError", "builtin_source", "synthetic_motion"]
 
@@ -74,16 +75,18 @@ class ArrayDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Samples from arrays or tensors that may be memory-mapped: each item is copied out and
     converted by the dtype rule (inputs to float32, labels to int64) when asked for."""
 
-    def __init__(self, inputs: Any, targets: Any) -> None:
+    def __init__(self, inputs: Any, targets: Any, ids: bool = False) -> None:
         if len(inputs) != len(targets):
             raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
         self.inputs, self.targets = inputs, targets
+        self.ids = ids  # the spec's input is int64 token ids: integers stay integers
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = input_values(_row(self.inputs, index))
+        row = _row(self.inputs, index)
+        x = id_values(row) if self.ids else input_values(row)
         return _tensor(x), _tensor(target_values(_row(self.targets, index)))
 
 
@@ -103,7 +106,7 @@ def _open(path: str, key: str | None, what: str, field: str) -> Any:
         raise SourceError(str(exc), field) from None
 
 
-def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
+def _tensors(cfg: C.Tensors, base_dir: str | None, ids: bool = False) -> Dataset[Any]:
     inputs_path = resolve_path(cfg.inputs, base_dir)
     if cfg.targets is None and inputs_path.lower().endswith(".npy"):
         raise SourceError("a .npy file holds one array: give the targets as `targets: FILE`", "inputs")
@@ -130,7 +133,7 @@ def _tensors(cfg: C.Tensors, base_dir: str | None) -> Dataset[Any]:
                 key,
                 ["replace or drop the non-finite samples (np.isfinite(x).all(axis=...))"],
             )
-    return ArrayDataset(inputs, targets)
+    return ArrayDataset(inputs, targets, ids)
 
 
 CHUNK = 1 << 22  # elements checked at a time: bounded memory for a memory-mapped file
@@ -196,9 +199,25 @@ def _is_dataset(obj: Any) -> bool:
 
 
 def builtin_source(
-    cfg: Any, input_shape: Sequence[int], output_shape: Sequence[int], seed: int, base_dir: str | None
+    cfg: Any,
+    input_shape: Sequence[int],
+    output_shape: Sequence[int],
+    seed: int,
+    base_dir: str | None,
+    ids: tuple[int, int] | None = None,
 ) -> tuple[Dataset[Any], int | None]:
-    """(dataset, classes if the source knows them) for every source but ``python``."""
+    """(dataset, classes if the source knows them) for every source but ``python``.
+
+    ``ids``: the ``[low, high)`` of an int64 (token id) input; None for float32 inputs."""
+    if isinstance(cfg, C.SyntheticSequence):
+        own = seed if cfg.seed is None else cfg.seed
+        try:
+            x, y = synthetic_sequence(
+                input_shape, ids, cfg.samples, cfg.classes, cfg.vocab, cfg.min_length, own
+            )
+        except SequenceError as exc:
+            raise SourceError(str(exc), exc.key) from None
+        return TensorDataset(x, y), cfg.classes
     if isinstance(cfg, C.SyntheticMotion):
         own = seed if cfg.seed is None else cfg.seed
         x, y = synthetic_motion(input_shape, cfg.samples, cfg.classes, cfg.noise, own)
@@ -206,13 +225,15 @@ def builtin_source(
     if isinstance(cfg, C.RandomData):
         gen = torch.Generator().manual_seed(seed if cfg.seed is None else cfg.seed)
         x = torch.randn((cfg.samples, *input_shape), generator=gen) * cfg.scale
+        if ids is not None:  # token ids: uniform over the input's range
+            x = torch.randint(ids[0], ids[1], (cfg.samples, *input_shape), generator=gen)
         if cfg.task == "regression":
             return TensorDataset(x, torch.randn((cfg.samples, *output_shape), generator=gen)), None
         return TensorDataset(x, torch.randint(0, cfg.classes, (cfg.samples,), generator=gen)), cfg.classes
     if isinstance(cfg, C.Digits):
         return _digits()
     if isinstance(cfg, C.Tensors):
-        return _tensors(cfg, base_dir), None
+        return _tensors(cfg, base_dir, ids is not None), None
     if isinstance(cfg, C.Torchvision):
         return _torchvision(cfg, base_dir), None
     raise TypeError(f"unknown data source {cfg!r}")
