@@ -25,12 +25,12 @@ STAGES: list[tuple[str, set[str]]] = [
     ("text", {"scalars", "document", "source", "source_json"}),
     (
         "spec",
-        {"expr_parse", "expr", "template", "blocks", "expand_values", "wiring", "expand", "layers", "spec"}
+        {"expr_parse", "expr", "template", "blocks", "expand_values", "wiring", "expand", "layers", "inputs", "spec"}
         # the train section's rules, validated with the spec
-        | {f"training.{m}" for m in ("config", "folder_config", "transform_config", "overrides", "validate")},
+        | {f"training.{m}" for m in ("config", "tuning_config", "folder_config", "transform_config", "overrides", "validate")},
     ),
     ("graph", {"graph"}),
-    ("shapes", {"shape_errors", "state_order", "infer"}),
+    ("shapes", {"shape_errors", "state_order", "dtype_flow", "infer"}),
     ("torch", {"builder"}),
 ]
 

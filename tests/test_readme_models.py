@@ -48,7 +48,7 @@ def test_the_row_is_what_check_computes(row: str) -> None:
     assert match, row
     spec = load_spec(SPECS / match["file"], variant=match["variant"])
     report = infer_shapes(spec)
-    assert match["input"] == str(list(spec.input))
+    assert match["input"] == str(list(spec.input_shape))
     assert match["params"] == f"{report.params:,}"
     assert match["macs"] == format_macs(report.macs)
 
