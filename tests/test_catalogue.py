@@ -22,6 +22,7 @@ from torchspec.layers import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 def torch_nn_classes() -> list[str]:
     """Every nn.Module subclass torch.nn exports (its public names)."""
     return sorted(

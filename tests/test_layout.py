@@ -25,9 +25,13 @@ STAGES: list[tuple[str, set[str]]] = [
     ("text", {"scalars", "document", "source", "source_json"}),
     (
         "spec",
-        {"expr_parse", "expr", "template", "blocks", "expand_values", "wiring", "expand", "layers", "inputs", "spec"}
+        {"expr_parse", "expr", "template", "blocks", "expand_values", "wiring", "expand", "layers"}
+        | {"inputs", "spec"}
         # the train section's rules, validated with the spec
-        | {f"training.{m}" for m in ("config", "tuning_config", "folder_config", "transform_config", "overrides", "validate")},
+        | {
+            f"training.{m}"
+            for m in ("config", "tuning_config", "folder_config", "transform_config", "overrides", "validate")
+        },
     ),
     ("graph", {"graph"}),
     ("shapes", {"shape_errors", "state_order", "dtype_flow", "infer"}),
