@@ -31,6 +31,12 @@ def _cores() -> int:
 # every process it starts, gets cores // workers threads instead of one per core (N workers x N spinning
 # OpenMP threads thrash). Set before torch is imported, so torch and its subprocesses both read it; a
 # serial run keeps torch's default. An OMP_NUM_THREADS the user set wins.
+# The width of the human output never depends on the terminal the tests were started from (nor on the
+# COLUMNS=80/LINES=24 that xdist's workers inherit from the controller process): 120 columns (report.py's
+# DEFAULT_WIDTH), unless a test sets COLUMNS itself.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores() // _WORKERS)))
