@@ -1,5 +1,9 @@
 """Fixtures and helpers shared by the tests; the hypothesis profile (derandomized) for all of them.
 
+The suite runs under pytest-xdist (`-n auto --dist loadfile` in pyproject.toml): test files run
+concurrently in separate worker processes, so a test writes only under its own tmp_path, never into
+the repository or the working directory, and never binds a fixed port.
+
 `cli` runs a command in this process, `process` in a fresh one (for what could block or crash).
 `one_thread` is opt-in: a module that wants it says `pytestmark = pytest.mark.usefixtures("one_thread")`,
 so the rest of the suite keeps torch's thread count. `write_spec` is imported by the modules that use it
@@ -10,14 +14,47 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
-from hypothesis import settings
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# Under pytest-xdist (`-n auto` in pyproject.toml) the workers share the cores: each worker's torch, and
+# every process it starts, gets cores // workers threads instead of one per core (N workers x N spinning
+# OpenMP threads thrash). Set before torch is imported, so torch and its subprocesses both read it; a
+# serial run keeps torch's default. An OMP_NUM_THREADS the user set wins.
+# The width of the human output never depends on the terminal the tests were started from (nor on the
+# COLUMNS=80/LINES=24 that xdist's workers inherit from the controller process): 120 columns (report.py's
+# DEFAULT_WIDTH), unless a test sets COLUMNS itself.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores() // _WORKERS)))
+
+import torch  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+MAX_AUTO_WORKERS = 8
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: one worker per usable core (2 on CI), at most MAX_AUTO_WORKERS: every worker imports
+    torch (a few hundred MB), and few test files are heavy enough to keep more busy.
+    PYTEST_XDIST_AUTO_NUM_WORKERS, when set, still decides (xdist's own hook reads it)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return max(1, min(_cores(), MAX_AUTO_WORKERS))
+
 
 # The same examples on every machine and every run: CI must not turn red by chance.
 settings.register_profile("torchspec", derandomize=True)

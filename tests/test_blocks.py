@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from conftest import cli
 from torch import nn
 
 import torchspec
@@ -565,11 +566,12 @@ train:
 """
 
 
-def test_train_and_eval_take_variant_and_record_it(tmp_path: Path) -> None:
+def test_train_and_eval_take_variant_and_record_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The commands' own entry point in this process (a fresh interpreter per command would only add
+    # torch's import), from tmp_path: the spec's relative output_dir lands there.
+    monkeypatch.chdir(tmp_path)
     path = write(tmp_path, TRAINED)
-    result = run_cli(
-        "train", str(path), "--variant", "wide", "--set", "vars.lr=0.01", "--quiet", cwd=tmp_path
-    )
+    result = cli("train", str(path), "--variant", "wide", "--set", "vars.lr=0.01", "--quiet")
     assert result.returncode == 0, result.stderr
     out = tmp_path / "runs" / "b"
     ckpt = torch.load(out / "last.ckpt", weights_only=True)
@@ -578,9 +580,9 @@ def test_train_and_eval_take_variant_and_record_it(tmp_path: Path) -> None:
     assert "vars" not in stored and stored["train"]["optimizer"]["lr"] == 0.01
     model = torchspec.load_model(out / "model.safetensors")
     assert model.state_dict()["body.1.conv.weight"].shape == (6, 6, 3, 3, 3)  # the variant's width
-    ev = run_cli("eval", str(path), "--checkpoint", str(out / "last.ckpt"), "--variant", "wide", cwd=tmp_path)
+    ev = cli("eval", str(path), "--checkpoint", str(out / "last.ckpt"), "--variant", "wide")
     assert ev.returncode == 0, ev.stderr
-    wrong = run_cli("eval", str(path), "--checkpoint", str(out / "last.ckpt"), cwd=tmp_path)
+    wrong = cli("eval", str(path), "--checkpoint", str(out / "last.ckpt"))
     assert wrong.returncode == 1 and "does not match the spec" in wrong.stderr  # width 4 is another net
 
 

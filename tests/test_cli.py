@@ -465,6 +465,17 @@ def test_build_saves_safetensors_that_load_model_rebuilds(tmp_path: Path) -> Non
     assert str(loaded) == str(same_seed)
 
 
+def test_build_prints_a_long_output_path_on_one_line(tmp_path: Path) -> None:
+    """The saved line is never broken at the console width (120 off a terminal): the path stays copyable."""
+    from conftest import cli
+
+    path = tmp_path / ("d" * 120) / "model.safetensors"
+    path.parent.mkdir()
+    proc = cli("build", str(SMALL), "-o", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert f"\nsaved 2,074 parameters and the spec to {path}\n" in proc.stdout
+
+
 def test_build_with_the_same_seed_writes_the_same_weights(tmp_path: Path) -> None:
     import torch
     from safetensors import safe_open

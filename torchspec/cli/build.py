@@ -151,5 +151,6 @@ def run(args: argparse.Namespace) -> int:
             f"saved {report.params:,} parameters and the spec to {args.output}",
             highlight=False,
             markup=False,
+            soft_wrap=True,  # a long path stays one line (copyable), whatever the console width
         )
     return 0
