@@ -74,14 +74,10 @@ class _Stack(Layer):
 
     def _finish(self, inner: Inferred, shape: Shape, inline_field: str) -> Inferred:
         params, macs, state = _stack(inner, self.num_layers)
-        if self.norm is not None:
+        out = shape
+        if self.norm is not None:  # torch applies it to the stack's output, whatever it does
             norm = self.norm.infer(shape)
-            if norm.shape != shape:
-                raise ShapeError(
-                    f"norm must keep the stack's output shape {list(shape)}, but {self.norm.type_name()} "
-                    f"gives {list(norm.shape)}",
-                    field="norm",
-                )
+            out = norm.shape
             params += norm.params
             macs += norm.macs
             state.update({f"norm.{k}": v for k, v in norm.state.items()})
@@ -89,7 +85,7 @@ class _Stack(Layer):
         args: dict[str, Any] = {inline_field: InlineLayer(self.inline, self.inline.torch_args(inner))}
         if self.norm is not None:
             args["norm"] = norm_args
-        return Inferred(shape, params=params, macs=macs, args=args, state=state)
+        return Inferred(out, params=params, macs=macs, args=args, state=state)
 
     def torch_module(self, args: dict[str, Any]) -> Any:
         with warnings.catch_warnings():  # "enable_nested_tensor is True, but ...": a notice, not a fault
