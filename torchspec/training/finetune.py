@@ -61,16 +61,10 @@ def _unwrap(loaded: Any, path: str) -> dict[str, torch.Tensor]:
     return loaded
 
 
-def _plain_safetensors(path: str) -> dict[str, torch.Tensor]:
+def _plain_safetensors(data: bytes, path: str) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file that is not torchspec's, its header already checked."""
     from safetensors.torch import load
 
-    from torchspec.reading import open_regular
-    from torchspec.safetensors_file import parse
-
-    handle, _ = open_regular(path, "safetensors file")
-    with handle:
-        data = handle.read()
-    parse(data, path)  # every declared range checked against the file before anything is loaded
     try:
         return load(data)
     except Exception as exc:
@@ -88,8 +82,10 @@ def read_state(path: str) -> dict[str, torch.Tensor]:
 
         handle, _ = open_regular(path, "safetensors file")
         with handle:
-            ours = SPEC_METADATA_KEY in parse(handle.read(), path).metadata
-        state = read_safetensors(path)[1] if ours else _plain_safetensors(path)
+            data = handle.read()
+        # every declared range checked against the file before anything is loaded
+        ours = SPEC_METADATA_KEY in parse(data, path).metadata
+        state = read_safetensors(path)[1] if ours else _plain_safetensors(data, path)
     elif ext == ".ckpt":
         from torchspec.training.checkpoint import read_weights
 
