@@ -24,7 +24,22 @@ from torchspec import __version__
 __all__ = ["COMMANDS", "OutputError", "entry", "main"]
 
 # Order is the order of `torchspec --help`.
-COMMANDS = ("check", "build", "expand", "schema", "train", "eval", "predict", "bench")
+COMMANDS = (
+    "check",
+    "build",
+    "expand",
+    "schema",
+    "draw",
+    "export",
+    "import",
+    "train",
+    "eval",
+    "predict",
+    "plot",
+    "bench",
+)
+# a command whose module name differs from it ("import" is a Python keyword)
+MODULES = {"import": "import_spec"}
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -36,9 +51,10 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"torchspec.cli.{name}")
+            module_name = f"torchspec.cli.{MODULES.get(name, name)}"
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != f"torchspec.cli.{name}":
+            if exc.name != module_name:
                 raise
             continue  # a command not written yet
         module.register(sub)
