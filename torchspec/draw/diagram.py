@@ -203,7 +203,7 @@ def key_args(row: LayerRow) -> str:
     for key, value in row.args.items():
         if key in _INFERRED or key in _NOISE:
             continue
-        text = _value(value)
+        text = _value(value, window=key in _SHORT)
         if key in layer.positional:
             shown.append(text)
         else:
@@ -214,13 +214,14 @@ def key_args(row: LayerRow) -> str:
     return f"{row.type} {args}" if args else row.type
 
 
-def _value(value: Any) -> str:
-    """1 for (1, 1), 1x2x2 for (1, 2, 2); a nested layer by its type."""
+def _value(value: Any, window: bool = False) -> str:
+    """A window size (``window``) as 3 for (3, 3, 3) and 1x2x2 for (1, 2, 2); other sequences as
+    (768, -1); a nested layer by its type."""
     if isinstance(value, (tuple, list)):
         items = [_value(v) for v in value]
-        if items and all(i == items[0] for i in items) and all(isinstance(v, int) for v in value):
-            return items[0]
-        return "x".join(items) if all(isinstance(v, int) for v in value) else f"({', '.join(items)})"
+        if window and items and all(isinstance(v, int) for v in value):
+            return items[0] if len(set(items)) == 1 else "x".join(items)
+        return f"({', '.join(items)})"
     if isinstance(value, float):
         return f"{value:g}"
     type_name = getattr(value, "type_name", None) or getattr(getattr(value, "layer", None), "type_name", None)
