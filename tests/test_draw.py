@@ -209,7 +209,8 @@ def test_tuple_elements_are_written_out(tmp_path: Path) -> None:
     report = infer_shapes(SPECS / "lstm_classifier.yaml", batch=3)
     diagram = build_diagram(report)
     into_select = [link for link in diagram.links if link.dst == "last"]
-    assert [(link.src, link.label, link.skip) for link in into_select] == [("lstm", "[2, 3, 64]", False)]
+    expected = [("lstm", "lstm.1.0 [2, 3, 64]", False)]  # the element read is named
+    assert [(link.src, link.label, link.skip) for link in into_select] == expected
     fixed = build_diagram(report, batch_as_n=False)
     assert any(link.label == "[3, 5]" for link in fixed.links)  # --batch 3: sizes, not N
     assert_clean(lay_out(diagram))

@@ -143,7 +143,7 @@ class _Walk:
 
     def _leaf(self, node: Node, reads: list[tuple[_End, Read]], pos: int, frames: tuple[str, ...]) -> _End:
         row = self.rows[node.path]
-        labels = [self.shape(end, read.index) for end, read in reads]
+        labels = [_read_label(self.shape(end, read.index), read) for end, read in reads]
         self._links(node, reads, pos, labels)
         kind = "merge" if len(reads) > 1 else "layer"
         lines = (key_args(row),) if not node.layer.name else (node.layer.name, key_args(row))
@@ -154,7 +154,7 @@ class _Walk:
         self, node: Node, parent: Scope, reads: list[tuple[_End, Read]], pos: int, frames: tuple[str, ...]
     ) -> _End:
         inside = [row for row in self.report.rows if row.path.startswith(node.path + ".")]
-        labels = [self.shape(end, read.index) for end, read in reads]
+        labels = [_read_label(self.shape(end, read.index), read) for end, read in reads]
         self._links(node, reads, pos, labels)
         last = inside[-1]  # a container's output is its last layer's (rows are in walk order)
         end = _End(node.path, last.out if last.out is not None else last.output, last.batched)
@@ -188,6 +188,11 @@ def _skip(read: Read, pos: int, main: bool, end: _End) -> bool:
     return bool(read.text) and read.pos != pos - 1 and not main
 
 
+def _read_label(shape: str, read: Read) -> str:
+    """An element of a tuple output is named with the shape: ``lstm.1.0 [2, N, 64]``."""
+    return f"{read.text} {shape}" if read.index else shape
+
+
 def _element(out: Out, index: tuple[int, ...]) -> Out:
     for i in index:
         if isinstance(out, TupleOut) and out.items[i] is not None:
@@ -201,7 +206,7 @@ def key_args(row: LayerRow) -> str:
     layer = row.layer
     shown: list[str] = []
     for key, value in row.args.items():
-        if key in _INFERRED or key in _NOISE:
+        if key in _INFERRED or key in _NOISE or _trivial(key, value):
             continue
         text = _value(value, window=key in _SHORT)
         if key in layer.positional:
@@ -212,6 +217,13 @@ def key_args(row: LayerRow) -> str:
     if len(args) > MAX_ARGS_CHARS:
         args = args[: MAX_ARGS_CHARS - 1] + "…"
     return f"{row.type} {args}" if args else row.type
+
+
+def _trivial(key: str, value: Any) -> bool:
+    """A window argument at its no-op value (stride 1, padding 0...), written or not."""
+    no_op = {"stride": 1, "dilation": 1, "groups": 1, "padding": 0}.get(key)
+    values = value if isinstance(value, (tuple, list)) else [value]
+    return no_op is not None and all(v == no_op for v in values)
 
 
 def _value(value: Any, window: bool = False) -> str:

@@ -232,17 +232,18 @@ def _place(items: list[str], edges: list[tuple[str, str]], sizes: dict[str, tupl
     xs = {r: _spread(items_) for r, items_ in ranks.items()}
     y, prev_half, prev_port = 0.0, 0.0, False
     ys: dict[int, float] = {}
+    halves: dict[int, float] = {}
     for r in range(min(ranks), max(ranks) + 1):
         half = max((sizes[n][1] / 2 for n, _, _ in ranks.get(r, []) if n in sizes), default=0.0)
         y += (prev_half + (PORT_GAP if prev_port else Y_GAP) + half) if ys else half
-        ys[r] = y
+        ys[r], halves[r] = y, half
         for slot, (name, _, _) in enumerate(ranks.get(r, [])):
-            if name is not None:
-                level.at[name] = (xs[r][slot], y)
+            if name is not None:  # top-aligned: links come in from the gap above, clear of the rank
+                level.at[name] = (xs[r][slot], y - half + (sizes[name][1] / 2 if name in sizes else 0.0))
                 level.bands[name] = y + half + Y_GAP / 2
         prev_half, prev_port = half, all(n in ports for n, _, _ in ranks.get(r, []) if n is not None)
-    for pair, slots in bend_rank.items():
-        level.bends[pair] = [(xs[r][slot], ys[r]) for r, slot in slots]
+    for pair, slots in bend_rank.items():  # a link crosses a rank straight down, beside its boxes
+        level.bends[pair] = [(xs[r][slot], ys[r] + dy * halves[r]) for r, slot in slots for dy in (-1, 1)]
     return level
 
 
@@ -272,7 +273,7 @@ def _frame(
     y0, y1 = min(r[1] for r in items), max(r[3] for r in items)
     if frame.id:
         ports = [y for n, (_, y) in level.at.items() if n not in sizes]
-        top = min(ports) if ports else y0 - FRAME_PAD
+        top = min([*ports, y0 - FRAME_PAD])  # a learned tensor may stand beside the port, taller
         left, top = x0 - FRAME_PAD, top - FRAME_TITLE - 2.0
         right = max(x1 + FRAME_PAD, left + text_width(frame.title, TITLE_FONT) + 2 * FRAME_PAD)
         bottom = y1 + FRAME_PAD
