@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from torchspec.draw import build_diagram, draw, lay_out, picture_format
-from torchspec.draw.layout import Layout
+from torchspec.draw.geometry import Layout
 from torchspec.infer import infer_shapes
 from torchspec.layers import fmt_shape
 
@@ -214,6 +214,18 @@ def test_tuple_elements_are_written_out(tmp_path: Path) -> None:
     fixed = build_diagram(report, batch_as_n=False)
     assert any(link.label == "[3, 5]" for link in fixed.links)  # --batch 3: sizes, not N
     assert_clean(lay_out(diagram))
+
+
+ZOO = sorted(p for pattern in ("*.yaml", "*.json") for p in SPECS.glob(pattern))
+
+
+@pytest.mark.parametrize("spec", ZOO, ids=lambda p: p.name)
+def test_every_zoo_model_lays_out_clean(spec: Path) -> None:
+    report = infer_shapes(spec)
+    full = build_diagram(report)
+    assert {b.id for b in full.boxes if b.kind in ("layer", "merge")} == {r.path for r in report.rows}
+    assert_clean(lay_out(full))
+    assert_clean(lay_out(build_diagram(report, depth=1)))
 
 
 # -- the command line --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from torchspec.draw.layout import FONT, FRAME_PAD, LABEL_FONT, LINE, PAD_Y, TITLE_FONT, Layout
+from torchspec.draw.geometry import FONT, FRAME_PAD, LABEL_FONT, LINE, PAD_Y, TITLE_FONT, Layout
 
 __all__ = ["FORMATS", "MAX_PIXELS", "render"]
 
