@@ -228,6 +228,22 @@ def test_every_zoo_model_lays_out_clean(spec: Path) -> None:
     assert_clean(lay_out(build_diagram(report, depth=1)))
 
 
+def test_box_texts_fit_their_boxes() -> None:
+    # measured with matplotlib's own font metrics: the layout's estimate never clips a text
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    from torchspec.draw.geometry import FONT, PAD_X
+
+    layout = lay_out(build_diagram(infer_shapes(SPECS / "googlenet.yaml"), depth=1))
+    for placed in layout.boxes:
+        for i, line in enumerate(placed.box.lines):
+            weight = "bold" if i == 0 and len(placed.box.lines) > 1 else "normal"
+            font = FontProperties(family="DejaVu Sans", weight=weight)
+            width = TextPath((0, 0), line, size=FONT, prop=font).get_extents().width
+            assert width <= placed.w - PAD_X, (line, width, placed.w)
+
+
 # -- the command line --------------------------------------------------------------------------------
 
 

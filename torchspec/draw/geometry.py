@@ -81,7 +81,7 @@ class Layout:
 
 
 def text_width(text: str, size: float = FONT, bold: bool = False) -> float:
-    return len(text) * size * CHAR * (1.08 if bold else 1.0)
+    return len(text) * size * CHAR * (1.15 if bold else 1.0)
 
 
 def box_size(box: Box) -> tuple[float, float]:
