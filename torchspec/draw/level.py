@@ -129,6 +129,10 @@ def frame_level(
         left, top = x0 - FRAME_PAD, top - FRAME_TITLE - 2.0
         right = max(x1 + FRAME_PAD, left + text_width(frame.title, TITLE_FONT) + 2 * FRAME_PAD)
         bottom = y1 + FRAME_PAD
+        entry = [x for n, (x, _) in level.at.items() if n not in sizes]
+        if len(entry) == 1:  # centred on its port: the link from above comes straight down into it
+            half = max(entry[0] - left, right - entry[0])
+            left, right = entry[0] - half, entry[0] + half
     else:
         left, top, right, bottom = x0 - MARGIN, y0 - MARGIN, x1 + MARGIN, y1 + MARGIN
     level.at = {n: (x - left, y - top) for n, (x, y) in level.at.items()}
