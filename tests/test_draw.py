@@ -320,4 +320,6 @@ def test_readme_picture_is_what_draw_draws_today(tmp_path: Path) -> None:
     fresh = tmp_path / "unet2d.svg"
     proc = cli(*README_COMMAND[:-1], fresh)
     assert proc.returncode == 0, proc.stderr
+    shown = readme.split("$ torchspec " + " ".join(README_COMMAND) + "\n", 1)[1].split("```", 1)[0]
+    assert proc.stdout.replace(str(fresh), "docs/images/unet2d.svg") == shown
     assert svg_texts(README_PICTURE) == svg_texts(fresh)  # same boxes, names, shapes, in the same order

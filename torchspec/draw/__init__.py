@@ -50,5 +50,5 @@ def draw(
     if fmt is None:
         raise ValueError(f"{os.fspath(path)!r}: a picture is written as .svg or .png")
     layout = lay_out(build_diagram(report, depth, batch_as_n))
-    write_bytes(path, render(layout, fmt, title=None))
+    write_bytes(path, render(layout, fmt))
     return layout

@@ -35,7 +35,7 @@ _EDGE, _SKIP, _TEXT, _MUTED = "#4a5561", "#d9731a", "#1d232a", "#5f6b78"
 _FRAME_FILLS = ("#f5f8fb", "#edf2f7", "#e6edf4", "#dfe8f1")
 
 
-def render(layout: Layout, fmt: str, title: str | None = None) -> bytes:
+def render(layout: Layout, fmt: str) -> bytes:
     """The picture as ``fmt`` ("svg" or "png") bytes."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown picture format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -51,8 +51,6 @@ def render(layout: Layout, fmt: str, title: str | None = None) -> bytes:
         _frames(ax, layout)
         _links(ax, layout)
         _boxes(ax, layout)
-        if title:
-            ax.text(4, 4, title, fontsize=TITLE_FONT, color=_MUTED, ha="left", va="top")
         return _save(fig, fmt, layout)
 
 
