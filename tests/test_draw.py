@@ -211,6 +211,23 @@ def test_tuple_elements_are_written_out(tmp_path: Path) -> None:
     into_select = [link for link in diagram.links if link.dst == "last"]
     expected = [("lstm", "lstm.1.0 [2, 3, 64]", False)]  # the element read is named
     assert [(link.src, link.label, link.skip) for link in into_select] == expected
+    # a container reading h_n: the links inside carry its sizes too (dimension 0 is not the batch)
+    spec = {
+        "name": "h",
+        "input": [5, 8],
+        "layers": [
+            {"name": "lstm", "type": "LSTM", "hidden_size": 6, "batch_first": True},
+            {"name": "s", "type": "Sequential", "from": "lstm.1.0", "layers": ["Flatten"]},
+        ],
+    }
+    inner = build_diagram(infer_shapes(spec))
+    assert [(link.src, link.dst, link.label) for link in inner.links][1] == ("lstm", "s.0", "[1, 1, 6]")
+    collapsed = build_diagram(infer_shapes(spec), depth=0)
+    assert [(link.src, link.dst, link.label) for link in collapsed.links][1] == (
+        "lstm",
+        "s",
+        "lstm.1.0 [1, 1, 6]",
+    )
     fixed = build_diagram(report, batch_as_n=False)
     assert any(link.label == "[3, 5]" for link in fixed.links)  # --batch 3: sizes, not N
     assert_clean(lay_out(diagram))

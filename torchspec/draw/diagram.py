@@ -78,7 +78,8 @@ class Diagram:
 
 @dataclass(frozen=True)
 class _End:
-    """Where a value comes from: a box, its whole output, and whether it carries the batch."""
+    """Where a value comes from: a box, its whole output, and whether it carries the batch in front
+    (else its shape is written with sizes, not N)."""
 
     box: str
     out: Out
@@ -131,8 +132,8 @@ class _Walk:
                 self.diagram.frames.append(Frame(node.path, self._title(node, scope), frames))
                 end, read = reads[0] if reads else (given, None)
                 start = _End(end.box, end.out, end.batched, _skip(read, pos, False, given) if read else False)
-                if read is not None and read.index:  # the container reads an element of a tuple
-                    start = _End(end.box, _element(end.out, read.index), end.batched, start.skip)
+                if read is not None and read.index:  # an element of a tuple: sizes written out
+                    start = _End(end.box, _element(end.out, read.index), False, start.skip)
                 ends.append(self.scope(node.scope, start, inner, level + 1))
         return ends[-1]
 
