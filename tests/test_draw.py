@@ -25,7 +25,7 @@ from torchspec.layers import fmt_shape
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 README_PICTURE = ROOT / "docs" / "images" / "unet2d.svg"
-README_COMMAND = ["draw", "specs/unet2d.yaml", "--depth", "0", "-o", "docs/images/unet2d.svg"]
+README_COMMAND = ["draw", "specs/unet2d.yaml", "-o", "docs/images/unet2d.svg"]
 LOCATED = re.compile(r"^.+?:\d+:\d+: error: ", re.MULTILINE)
 
 
