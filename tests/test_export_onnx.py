@@ -147,7 +147,7 @@ def test_an_op_onnx_cannot_translate_is_one_line_and_leaves_the_old_file(tmp_pat
     first, *hints = done.stderr.splitlines()
     assert first.startswith(f"{spec}: error: cannot export {spec} to ONNX: torch refused the model (")
     assert "fractional_max_pool2d" in first and "Traceback" not in done.stderr
-    assert "  hint: --to exported-program may export it" in hints
+    assert "  hint: --to exported-program exports it" in hints
     assert out.read_bytes() == b"the old file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frac.onnx", "spec.yaml"]
 

@@ -13,7 +13,8 @@ from conftest import cli, process, write_spec
 
 import torchspec
 from torchspec.builder import random_input
-from torchspec.export import export
+from torchspec.errors import SpecError
+from torchspec.export import Exportable, export
 from torchspec.infer import infer_shapes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -94,6 +95,18 @@ def test_a_model_file_through_the_command(tmp_path: Path) -> None:
         )
 
 
+def test_a_training_checkpoint_exports_its_weights(artefact_run: Path, tmp_path: Path) -> None:
+    # a trained run (Linear, BatchNorm1d with its running statistics, Dropout): last.ckpt
+    ckpt, out = artefact_run / "run" / "last.ckpt", tmp_path / "last.pt2"
+    assert export(ckpt, "exported-program", out) == [out]
+    trained = torchspec.load_model(ckpt)
+    loaded = torch.export.load(str(out)).module()
+    for count in (1, 3):
+        x = torch.randn(count, 6, generator=torch.Generator().manual_seed(count))
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), trained(x), rtol=1e-5, atol=1e-5)
+
+
 def test_a_link_at_the_output_is_replaced_not_written_through(tmp_path: Path) -> None:
     victim, out = tmp_path / "victim.txt", tmp_path / "model.pt2"
     victim.write_text("keep me")
@@ -104,21 +117,30 @@ def test_a_link_at_the_output_is_replaced_not_written_through(tmp_path: Path) ->
     assert not out.is_symlink() and out.stat().st_size > 1000
 
 
-def test_a_failing_trace_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("Could not guard on data-dependent expression\nmore lines")
+class _FixesTheBatch(torch.nn.Module):
+    """A module torch specialises to the traced batch (2): what no spec's shapes could say."""
 
-    monkeypatch.setattr(torch.export, "export", refuse)
-    spec, out = write_spec(tmp_path, CONV), tmp_path / "model.pt2"
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(2, -1)
+
+
+@pytest.mark.parametrize("to", ["onnx", "exported-program"])
+def test_a_model_torch_refuses_leaves_the_old_file(to: str, tmp_path: Path) -> None:
+    from torchspec.export.onnx import write_onnx
+    from torchspec.export.program import write_program
+
+    spec = write_spec(tmp_path, "name: flat\ninput: [3]\nlayers:\n  - Identity\n")
+    item = Exportable(infer_shapes(torchspec.load_spec(spec)), _FixesTheBatch(), None, str(spec))
+    out = tmp_path / ("model.onnx" if to == "onnx" else "model.pt2")
     out.write_bytes(b"old")
-    done = cli("export", str(spec), "--to", "exported-program", "-o", str(out))
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.splitlines()[0] == (
-        f"{spec}: error: cannot export {spec} to an ExportedProgram: torch refused the model "
-        "(RuntimeError: Could not guard on data-dependent expression)"
-    )
+    with pytest.raises(SpecError) as caught:
+        (write_onnx if to == "onnx" else write_program)(item, out)
+    (problem,) = caught.value.problems
+    assert problem.message.startswith(f"cannot export {spec} to ")
+    assert "torch refused the model (UserError: Constraints violated (batch)!" in problem.message
+    assert any(hint.startswith("the model works for some batch sizes only") for hint in problem.hints)
     assert out.read_bytes() == b"old"
-    assert sorted(os.listdir(tmp_path)) == ["model.pt2", "spec.yaml"]
+    assert sorted(os.listdir(tmp_path)) == [out.name, "spec.yaml"]
 
 
 @pytest.mark.parametrize("to, suffix", [("onnx", ".onnx"), ("exported-program", ".pt2")])

@@ -1,26 +1,31 @@
 """``--to onnx``: one self-contained .onnx file (weights inside), batch dimension dynamic.
 
-torch's dynamo exporter (``torch.onnx.export(..., dynamo=True)``, which needs ``onnxscript``)
-traces the model on an example batch of 2 with dimension 0 marked ``batch`` (1 or more), so the
-file's input is ``input`` of shape ``[batch, *spec input]`` (float32, or int64 token ids) and its
-output ``output`` of shape ``[batch, ...]``. Every weight and buffer (BatchNorm's running
-statistics) is an initializer inside the file: the trained weights for a MODEL file (onnxscript's
-optimizer folds a BatchNorm into the convolution before it, so ``conv.weight`` may hold the folded
-weight; the outputs are the model's). Models whose
-weights pass 1536 MiB (torch's limit for weights inside the file; ONNX's protobuf cannot hold
-2 GiB) are refused: ``--to exported-program`` exports them.
+The model is traced as for ``--to exported-program`` (:func:`torchspec.export.trace.trace`: an
+example batch of 2, dimension 0 marked ``batch``, 1 or more) and that ExportedProgram translated
+by torch's dynamo exporter (``torch.onnx.export``, which needs ``onnxscript``), so the file's
+input is ``input`` of shape ``[batch, *spec input]`` (float32, or int64 token ids) and its output
+``output`` of shape ``[batch, ...]``. Every weight and buffer (BatchNorm's running statistics) is
+an initializer inside the file: the trained weights for a MODEL file (onnxscript's optimizer folds
+a BatchNorm into the convolution before it, so ``conv.weight`` may hold the folded weight; the
+outputs are the model's). Models whose weights pass 1536 MiB (torch's limit for weights inside
+the file; ONNX's protobuf cannot hold 2 GiB) are refused: ``--to exported-program`` exports them.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchspec.errors import SpecError
 from torchspec.export import Exportable
-from torchspec.export.trace import check_batch_free, dynamic_batch, example_input, export_failure, quiet
+from torchspec.export.trace import batch_symbol, export_failure, quiet, trace
 from torchspec.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from torch.onnx import ONNXProgram
 
 __all__ = ["INLINE_LIMIT", "missing", "summary", "write_onnx"]
 
@@ -59,27 +64,42 @@ def write_onnx(item: Exportable, out: Path) -> list[Path]:
             f"file (at most {INLINE_LIMIT // 2**20} MiB)",
             hints=["--to exported-program writes models of any size"],
         )
-    check_batch_free(item)
-    example = example_input(item)
-    with atomic_path(out) as tmp:  # created now: an unwritable folder fails before the slow export
+    # the temporary file is created first: an unwritable folder fails before the slow export
+    with atomic_path(out) as tmp:
+        program = trace(item, "ONNX")
         with quiet():
-            try:
-                program = torch.onnx.export(
-                    item.model,
-                    (example,),
+            try:  # the same trace as --to exported-program, translated to ONNX
+                onnx_program = torch.onnx.export(
+                    program,
                     input_names=["input"],
                     output_names=["output"],
-                    dynamic_shapes=dynamic_batch(),
-                    dynamo=True,
                     external_data=False,
                     verbose=False,
                 )
-            except Exception as exc:  # torch's limits (an op without an ONNX translation, ...)
-                raise export_failure(item, "ONNX", exc, ["--to exported-program may export it"]) from None
-            assert program is not None  # dynamo=True always returns the program
-            program.save(tmp, external_data=False)
+            except Exception as exc:  # an op without an ONNX translation, ...
+                raise export_failure(item, "ONNX", exc, ["--to exported-program exports it"]) from None
+            assert onnx_program is not None  # dynamo=True (the default) always returns the program
+            _name_batch(onnx_program, batch_symbol(program))
+            onnx_program.save(tmp, external_data=False)
         _check(item, tmp)
     return [out]
+
+
+def _name_batch(program: ONNXProgram, symbol: str) -> None:
+    """Call torch's batch symbol (``s77``) ``batch`` in every shape of the ONNX graph: the input is
+    ``[batch, ...]``, an inner shape ``[24*batch, 32]``, as ``dynamic_shapes`` named it."""
+    import onnx_ir as ir
+
+    pattern = re.compile(rf"\b{re.escape(symbol)}\b")
+    graph = program.model.graph
+    for value in [*graph.inputs, *(v for node in graph for v in node.outputs)]:
+        if value.shape is None:
+            continue
+        dims = [
+            ir.SymbolicDim(pattern.sub("batch", d.value)) if isinstance(d, ir.SymbolicDim) and d.value else d
+            for d in value.shape
+        ]
+        value.shape = ir.Shape(dims)
 
 
 def _check(item: Exportable, path: str) -> None:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from torchspec.export import Exportable
-from torchspec.export.trace import check_batch_free, dynamic_batch, example_input, export_failure, quiet
+from torchspec.export.trace import quiet, trace
 from torchspec.fileio import atomic_path
 
 __all__ = ["summary", "write_program"]
@@ -24,15 +24,11 @@ def write_program(item: Exportable, out: Path) -> list[Path]:
     spec's shapes depend on the batch size (no file is left behind then)."""
     import torch
 
-    check_batch_free(item)
-    example = example_input(item)
     # the temporary file is created first: an unwritable folder fails before the slow trace
-    with atomic_path(out) as tmp, quiet():
-        try:
-            program = torch.export.export(item.model, (example,), dynamic_shapes=dynamic_batch())
-        except Exception as exc:  # torch's limits: data-dependent control flow, ...
-            raise export_failure(item, "an ExportedProgram", exc) from None
-        torch.export.save(program, tmp)
+    with atomic_path(out) as tmp:
+        program = trace(item, "an ExportedProgram")
+        with quiet():
+            torch.export.save(program, tmp)
     return [out]
 
 

@@ -25,10 +25,20 @@ from torchspec.errors import SpecError
 
 if TYPE_CHECKING:
     import torch
+    from torch.export import ExportedProgram
 
     from torchspec.export import Exportable
 
-__all__ = ["EXAMPLE_BATCH", "check_batch_free", "dynamic_batch", "example_input", "export_failure", "quiet"]
+__all__ = [
+    "EXAMPLE_BATCH",
+    "batch_symbol",
+    "check_batch_free",
+    "dynamic_batch",
+    "example_input",
+    "export_failure",
+    "quiet",
+    "trace",
+]
 
 EXAMPLE_BATCH = 2  # the traced batch: any size but 1 (torch would fix a size-1 dimension to 1)
 BATCH_HINT = "the exported file takes any batch size, so every shape must hold for any batch"
@@ -95,8 +105,31 @@ def _reason(exc: BaseException) -> str:
 
 def export_failure(item: Exportable, target: str, exc: BaseException, hints: Sequence[str] = ()) -> SpecError:
     """The error for a model torch could not export to ``target``: the source file, torch's reason."""
+    if "Constraints violated (batch)" in _ANSI.sub("", str(exc)):  # torch fixed the batch to a size
+        hints = [*hints, f"the model works for some batch sizes only: {BATCH_HINT}"]
     return SpecError.single(
         item.source,
         f"cannot export {item.source} to {target}: torch refused the model ({_reason(exc)})",
         hints=[*hints, "the layers torch cannot trace or translate are torch's limits, not the spec's"],
     )
+
+
+def trace(item: Exportable, target: str, hints: Sequence[str] = ()) -> ExportedProgram:
+    """``torch.export.export`` of the model on the example batch, batch dynamic, quietly; a
+    SpecError naming the source (and ``target``, in words) when the spec's shapes or torch refuse."""
+    import torch
+
+    check_batch_free(item)
+    example = example_input(item)
+    with quiet():
+        try:
+            return torch.export.export(item.model, (example,), dynamic_shapes=dynamic_batch())
+        except Exception as exc:  # torch's limits: data-dependent control flow, a fixed batch, ...
+            raise export_failure(item, target, exc, hints) from None
+
+
+def batch_symbol(program: ExportedProgram) -> str:
+    """The name torch gave the batch dimension in ``program`` (``s77``): the input's dimension 0."""
+    names = set(program.graph_signature.user_inputs)
+    (given,) = (n for n in program.graph.nodes if n.op == "placeholder" and n.name in names)
+    return str(given.meta["val"].shape[0])
