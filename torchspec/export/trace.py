@@ -74,16 +74,16 @@ def check_batch_free(item: Exportable) -> None:
 
 
 @contextlib.contextmanager
-def quiet() -> Iterator[io.StringIO]:
+def quiet() -> Iterator[None]:
     """Silence the exporters' progress prints, warnings and log records (the command prints
-    ``wrote FILE`` and nothing else); yields what they printed, for an error message."""
+    ``wrote FILE`` and nothing else; a failure's reason travels in its exception)."""
     said = io.StringIO()
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
             warnings.simplefilter("ignore")
-            yield said
+            yield
     finally:
         logging.disable(previous)
 
@@ -114,7 +114,7 @@ def export_failure(item: Exportable, target: str, exc: BaseException, hints: Seq
     )
 
 
-def trace(item: Exportable, target: str, hints: Sequence[str] = ()) -> ExportedProgram:
+def trace(item: Exportable, target: str) -> ExportedProgram:
     """``torch.export.export`` of the model on the example batch, batch dynamic, quietly; a
     SpecError naming the source (and ``target``, in words) when the spec's shapes or torch refuse."""
     import torch
@@ -125,7 +125,7 @@ def trace(item: Exportable, target: str, hints: Sequence[str] = ()) -> ExportedP
         try:
             return torch.export.export(item.model, (example,), dynamic_shapes=dynamic_batch())
         except Exception as exc:  # torch's limits: data-dependent control flow, a fixed batch, ...
-            raise export_failure(item, target, exc, hints) from None
+            raise export_failure(item, target, exc) from None
 
 
 def batch_symbol(program: ExportedProgram) -> str:
