@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchspec.export import MODEL_SUFFIXES, TARGETS, export
+    from torchspec.export import MODEL_SUFFIXES, TARGETS, export, missing_extra, summary
 
     suffix = TARGETS[args.to][2]
     if not args.output.lower().endswith(suffix):
@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error(
             "--variant and --set apply to a spec; a MODEL file holds the spec it was trained from"
         )
+    reason = missing_extra(args.to)  # before anything is built: say it at once
+    if reason is not None:
+        sys.stderr.write(f"torchspec export: error: {reason}\n")
+        return 1
     written = export(
         args.source,
         args.to,
@@ -55,5 +59,6 @@ def run(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
     )
     for path in written:
-        sys.stdout.write(f"wrote {path}\n")
+        detail = summary(args.to, path)
+        sys.stdout.write(f"wrote {path}" + (f" ({detail})" if detail else "") + "\n")
     return 0

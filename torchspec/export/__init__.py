@@ -7,7 +7,10 @@ a .ckpt), builds the module (with the trained weights for a MODEL file) and hand
 - ``onnx``: :func:`torchspec.export.onnx.write_onnx` (dynamo export, dynamic batch)
 - ``exported-program``: :func:`torchspec.export.program.write_program` (``torch.export.save``)
 
-Every writer returns the files it wrote, each written atomically (:mod:`torchspec.fileio`).
+Every writer returns the files it wrote, each written atomically (:mod:`torchspec.fileio`). A
+writer's module may also define ``missing() -> str | None`` (why it cannot run here: an extra not
+installed; checked before anything is built) and ``summary(path) -> str`` (a few words for the
+command's ``wrote FILE (...)`` line).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
     from torchspec.infer import ShapeReport
 
-__all__ = ["MODEL_SUFFIXES", "TARGETS", "Exportable", "export", "load_exportable"]
+__all__ = ["MODEL_SUFFIXES", "TARGETS", "Exportable", "export", "load_exportable", "missing_extra", "summary"]
 
 Target = Literal["python", "onnx", "exported-program"]
 # target -> (module, writer function, the file suffix the output must have)
@@ -85,8 +88,34 @@ def export(
     overrides: Iterable[str] = (),
     verify: bool = True,
 ) -> list[Path]:
-    """Export the spec or MODEL file at ``path`` to ``out``; returns the files written."""
+    """Export the spec or MODEL file at ``path`` to ``out``; returns the files written.
+
+    ImportError (before anything is built) when the target needs an extra that is not installed.
+    """
     module, function, _ = TARGETS[to]
+    reason = missing_extra(to)
+    if reason is not None:
+        raise ImportError(reason)
     item = load_exportable(path, variant=variant, overrides=overrides, verify=verify)
     writer: Any = getattr(importlib.import_module(module), function)
     return list(writer(item, Path(out)))
+
+
+def missing_extra(to: Target) -> str | None:
+    """Why ``to`` cannot be written here (``--to onnx`` without the onnx extra), or None."""
+    name = TARGETS[to][0]
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return f"--to {to} is not part of this torchspec"
+    check = getattr(module, "missing", None)
+    return None if check is None else check()
+
+
+def summary(to: Target, path: str | os.PathLike[str]) -> str | None:
+    """What was written, in a few words (``ONNX opset 20, 245.12 kB, input float32 [batch, 8]``),
+    or None where the target says nothing more than the file's name."""
+    describe = getattr(importlib.import_module(TARGETS[to][0]), "summary", None)
+    return None if describe is None else str(describe(Path(path)))
