@@ -9,9 +9,9 @@ TensorBoard's ``purge_step`` can work):
 * once: the model graph (traced on one sample of the first batch; a model that cannot be traced is
   warned about once and training goes on) and the train settings as hparams.
 
-A resumed run appends a new event file to the same folder, starting at the checkpoint's step with
-``purge_step``: TensorBoard then hides what a killed run logged after that checkpoint (and a fresh
-run, starting at step 0, hides an earlier run's events in the folder).
+A resumed run appends a new event file to the same folder with ``purge_step`` just after the
+checkpoint's step: TensorBoard then hides what a killed run logged after that checkpoint (and a
+fresh run, with ``purge_step`` 0, hides an earlier run's events in the folder).
 
 Event files are append-only logs written by TensorBoard's own writer, the one kind of file that
 does not go through :mod:`torchspec.fileio`; the folder is refused if it is a symlink or a file.
@@ -68,7 +68,9 @@ class TensorBoardLog:
         except ImportError:
             raise WriteError([Problem(run_dir, 0, 0, INSTALL)]) from None
         self.warn = warn
-        self.writer = SummaryWriter(log_dir=folder, purge_step=step)
+        # TensorBoard hides the folder's earlier events from this step on: what a killed run logged
+        # after its checkpoint (``step``), or everything of an earlier run for a fresh one
+        self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1 if step else 0)
         self.graphed = False
         self.losses: list[float] = []
         self.end: Any = None  # the hparams session's end, written by close
