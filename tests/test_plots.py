@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +224,23 @@ def test_resume_keeps_the_earlier_epochs(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(os.listdir(tmp_path / "run" / "tensorboard")) == 2  # a new event file, same folder
     val = _events(tmp_path / "run").Scalars("epoch/val_loss")  # type: ignore[attr-defined]
     assert [e.step for e in val] == [3, 6, 9]
+
+
+def test_fast_epochs_are_drawn_less_often_and_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[int] = []
+    real = records.write_curves
+
+    def slow(run_dir: str, history: list[dict[str, object]], name: str | None = None) -> str:
+        drawn.append(len(history))
+        time.sleep(0.2)  # a drawing far longer than these epochs
+        return real(run_dir, history, name)
+
+    monkeypatch.setattr(records, "write_curves", slow)
+    torchspec.train(write_spec(tmp_path, TINY_CNN), ["train.epochs=6"], quiet=True)
+    assert drawn[0] == 1 and drawn[-1] == 6 and len(drawn) < 6  # the first, the last, not each
+    _check_png(tmp_path / "run" / "curves.png")
 
 
 def test_tensorboard_leaves_the_training_unchanged(tmp_path: Path) -> None:

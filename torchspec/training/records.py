@@ -3,13 +3,17 @@
 
 The loop calls :meth:`Records.batch` after every batch and :meth:`Records.epoch` after every epoch
 (with the whole history, resumed epochs included, so metrics.csv and curves.png always show the
-run from its first epoch). Only the writer (rank 0 under DDP) records; on the other ranks every
-call does nothing. A failed write stops the run like any of its files (see ``RunDir.writing``); a
-picture that cannot be drawn for another reason is warned about once and training goes on.
+run from its first epoch); curves.png is redrawn after an epoch unless that would make drawing
+more than a tenth of the run's time (tiny, fast epochs), and always when the run ends. Only the
+writer (rank 0 under DDP) records; on the other ranks every call does nothing. A failed write
+stops the run like any of its files (see ``RunDir.writing``); a picture that cannot be drawn for
+another reason is warned about once and training goes on.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,7 +26,9 @@ from torchspec.training.curves import CURVES_NAME, write_curves
 from torchspec.training.rundir import RunDir
 from torchspec.training.tensorboard_log import TensorBoardLog
 
-__all__ = ["Records"]
+__all__ = ["DRAW_SHARE_MAX", "Records"]
+
+DRAW_SHARE_MAX = 10  # curves.png is redrawn after an epoch once 10x the last drawing's time has passed
 
 
 class Records:
@@ -42,6 +48,8 @@ class Records:
         self.run, self.main, self.model, self.optimizer, self.warn = run, main, model, optimizer, warn
         self.csv = main and "csv" in config.log
         self.curves = main
+        self.pending: Sequence[Mapping[str, Any]] | None = None  # a history not drawn yet
+        self.drawn_at, self.draw_cost = -math.inf, 0.0  # time.monotonic() of the last drawing, seconds
         self.last_step = step
         self.tensorboard: TensorBoardLog | None = None
         if main and "tensorboard" in config.log:
@@ -63,20 +71,36 @@ class Records:
         if self.csv:
             with self.run.writing(self.run.file("metrics.csv")):
                 write_metrics(self.run.file("metrics.csv"), list(history))  # type: ignore[arg-type]
-        if self.curves:
-            with self.run.writing(self.run.file(CURVES_NAME)):
-                try:
-                    write_curves(self.run.path, history)
-                except WriteError:
-                    raise
-                except Exception as exc:  # a picture that cannot be drawn never stops the training
-                    self.curves = False
-                    where = self.run.file(CURVES_NAME)
-                    self.warn(f"warning: {where} could not be drawn ({exc}); training goes on")
+        # Drawing takes a fraction of a second: after every epoch unless the epochs are shorter than
+        # DRAW_SHARE_MAX times that (then as often as that allows), and at the end (close).
+        self.pending = history
+        if self.curves and time.monotonic() - self.drawn_at >= self.draw_cost * DRAW_SHARE_MAX:
+            self._draw()
         if self.tensorboard is not None and history:
             self.tensorboard.epoch(history[-1])
 
+    def _draw(self) -> None:
+        started, history, self.pending = time.monotonic(), self.pending, None
+        with self.run.writing(self.run.file(CURVES_NAME)):
+            try:
+                write_curves(self.run.path, history or [])
+            except WriteError:
+                raise
+            except Exception as exc:  # a picture that cannot be drawn never stops the training
+                self.curves = False
+                where = self.run.file(CURVES_NAME)
+                self.warn(f"warning: {where} could not be drawn ({exc}); training goes on")
+        self.drawn_at = time.monotonic()
+        self.draw_cost = self.drawn_at - started
+
     def close(self) -> None:
+        """At the end of the run (or its interruption): the last epochs' curves if not drawn yet
+        (a failure now is a warning: the run's own outcome or error comes first), TensorBoard."""
+        if self.curves and self.pending:
+            try:
+                self._draw()
+            except Exception as exc:
+                self.warn(f"warning: {exc}")
         if self.tensorboard is not None:
             self.tensorboard.close()
             self.tensorboard = None
