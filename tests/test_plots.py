@@ -254,6 +254,24 @@ def test_tensorboard_leaves_the_training_unchanged(tmp_path: Path) -> None:
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
+def test_a_symlinked_tensorboard_folder_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "tensorboard").symlink_to(elsewhere)
+    result = cli("train", str(write_spec(tmp_path, TINY_CNN, extra=TB)))
+    assert result.returncode == 1
+    assert "tensorboard is a symlink; train.log: tensorboard writes its event files" in result.stderr
+    assert "Traceback" not in result.stderr and os.listdir(elsewhere) == []
+
+
+def test_plot_draws_a_strangers_infinities_as_gaps(tmp_path: Path) -> None:
+    (tmp_path / "metrics.csv").write_text("epoch,train_loss,val_loss,lr\n1,inf,nan,0.1\n2,0.5,0.7,0.1\n")
+    result = cli("plot", str(tmp_path), "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 0, result.stderr
+    _check_png(tmp_path / "x.png")
+
+
 def test_missing_tensorboard_is_an_error_at_train_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -101,7 +101,9 @@ def _parse(path: str, text: str) -> list[dict[str, float | None]]:
 def _values(rows: Sequence[Row], key: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
     """(epochs, values) of ``key``; an epoch without it is NaN (a gap in the line)."""
     epochs = [float(row["epoch"]) for row in rows]
-    values = [float("nan") if row.get(key) is None else float(row[key]) * scale for row in rows]
+    # a missing or non-finite value (a stranger's inf) is a gap, never an axis stretched to infinity
+    values = [float(row[key]) * scale if row.get(key) is not None else math.nan for row in rows]
+    values = [v if math.isfinite(v) else math.nan for v in values]
     return epochs, values
 
 
