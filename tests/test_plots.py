@@ -155,6 +155,22 @@ def test_eval_draws_the_confusion_matrix(runs: Path, tmp_path: Path) -> None:
     assert wrong.returncode == 1 and "use a .png, .svg or .pdf file name" in wrong.stderr
 
 
+def test_confusion_of_a_regression_model_is_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "reg.yaml"
+    spec.write_text(
+        "name: reg\ninput: [4]\nlayers: [{type: Linear, out_features: 2}]\n"
+        "train: {data: {source: random, samples: 16, task: regression}, loss: MSELoss, epochs: 1,\n"
+        f"        batch_size: 8, output_dir: {tmp_path / 'run'}}}\n"
+    )
+    torchspec.train(spec, quiet=True)
+    out = tmp_path / "c.png"
+    result = cli(
+        "eval", str(spec), "--checkpoint", str(tmp_path / "run" / "last.ckpt"), "--confusion", str(out)
+    )
+    assert result.returncode == 1 and "not a classifier" in result.stderr and not out.exists()
+    _check_png(tmp_path / "run" / "curves.png")  # loss, MAE/RMSE and lr
+
+
 def test_confusion_names_and_many_classes() -> None:
     named = _texts(confusion_figure([[3, 1], [0, 4]], ["cat", "dog"]))
     assert {"cat", "dog", "3", "1", "0", "4"} <= named
