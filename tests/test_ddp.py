@@ -104,8 +104,11 @@ def _last(folder: Path) -> dict[str, torch.Tensor]:
 def test_two_gloo_ranks_match_one_process_and_resume(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, SPEC, "tiny", out="out")
     # Run 1: one epoch under DDP. Run 2: resume its last.ckpt on both ranks for a second epoch.
-    first = _torchrun(spec, tmp_path / "w1", "--set", "train.epochs=1")
+    logs = ["--set", "train.log=[csv, tensorboard]"]  # TensorBoard and curves.png: rank 0 writes them
+    first = _torchrun(spec, tmp_path / "w1", "--set", "train.epochs=1", *logs)
     assert first.stdout.count("epoch 1/1") == 1  # progress and logs from rank 0 only
+    assert len(os.listdir(tmp_path / "out" / "tensorboard")) == 1  # one event file: rank 0's
+    assert (tmp_path / "out" / "curves.png").is_file()
     assert "cpu x 2 ranks" in first.stdout
     ckpt = tmp_path / "first.ckpt"
     (tmp_path / "out" / "last.ckpt").rename(ckpt)

@@ -35,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument(
+        "--confusion",
+        metavar="FILE",
+        help="also draw the confusion matrix (classifiers) to FILE: .png, .svg or .pdf",
+    )
+    parser.add_argument(
         "--no-verify",
         action="store_true",
         help="skip the digest check of a .safetensors file written elsewhere "
@@ -49,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
     path = spec_path(args)
     from torchspec.training.inference import evaluate_checkpoint
+    from torchspec.training.pictures import picture_format
+
+    if args.confusion is not None:
+        picture_format(args.confusion, "the confusion matrix")  # a wrong name before any work
 
     overrides = list(args.overrides) + ([f"train.device={args.device}"] if args.device is not None else [])
     quiet = args.format == "json"
@@ -63,12 +72,28 @@ def run(args: argparse.Namespace) -> int:
         variant=args.variant,
         data=args.data,
     )
+    if args.confusion is not None:
+        write_confusion(result, args.confusion)
     if args.format == "json":
         print(json.dumps(result))
         return 0
     for line in format_result(result):
         print(line)
+    if args.confusion is not None:
+        print(f"confusion matrix: {args.confusion}")
     return 0
+
+
+def write_confusion(result: dict[str, Any], path: str) -> None:
+    from torchspec.errors import SpecError
+    from torchspec.training.pictures import confusion_figure, write_picture
+
+    if not result.get("confusion"):
+        message = "--confusion: this model is not a classifier (its loss has no classes): no confusion matrix"
+        raise SpecError.single(path, message)
+    accuracy = f", accuracy {100 * result['accuracy']:.1f}%" if result.get("accuracy") is not None else ""
+    title = f"{result['split']} data: {result['samples']} samples{accuracy}"
+    write_picture(confusion_figure(result["confusion"], result.get("class_names"), title), path)
 
 
 def format_result(result: dict[str, Any]) -> list[str]:

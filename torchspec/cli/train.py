@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "train",
         help="train a spec as its `train` section says",
-        description="Train a spec as its `train` section says. Writes metrics.csv, spec.yaml, "
+        description="Train a spec as its `train` section says. Writes metrics.csv, curves.png, spec.yaml, "
         "last.ckpt, best.ckpt and model.safetensors to train.output_dir.",
     )
     parser.add_argument("spec", nargs="?", help=f"the spec file (default: ./{DEFAULT_SPEC})")

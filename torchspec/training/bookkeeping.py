@@ -64,7 +64,8 @@ def done_line(
             f"model.safetensors: best {monitor} {best:.4g} (epoch {best_epoch}), "
             f"last.ckpt: last epoch ({final['epoch']})"
         )
-    names = ("model.safetensors", "best.ckpt", "last.ckpt", "metrics.csv", "spec.yaml")
+    names = ["model.safetensors", "best.ckpt", "last.ckpt", "metrics.csv", "curves.png", "spec.yaml"]
+    names.append("tensorboard/")
     written = ", ".join(n for n in names if os.path.exists(os.path.join(output_dir, n)))
     return ", ".join(parts) + f"; outputs in {output_dir}/ ({written})"
 

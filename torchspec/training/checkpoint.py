@@ -194,6 +194,7 @@ RESUME_FREE_KEYS = frozenset({
     "data.download", "val.download",
     "patience", "min_delta", "test",  # when to stop and what eval scores, not how to step
     "init",  # read only by a fresh run: a resume continues from the checkpoint's weights
+    "log",  # what is recorded (metrics.csv, TensorBoard), not how the run steps
 })  # fmt: skip
 
 

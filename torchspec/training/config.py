@@ -392,6 +392,9 @@ class TrainConfig(_Strict):
         default=None,
         description="default: runs/<spec name> in the working directory; relative: to the spec's folder",
     )
+    log: list[Literal["csv", "tensorboard"]] = Field(
+        default=["csv"], description="csv: metrics.csv; tensorboard: event files in tensorboard/"
+    )
     checkpoint_every: NonNegInt = Field(default=0, description="also checkpoint every N steps")
     monitor: Literal[
         "val_loss", "val_accuracy", "val_top5_accuracy", "val_macro_f1", "val_mae", "val_rmse"

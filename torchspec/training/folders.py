@@ -65,6 +65,7 @@ class FolderDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.cfg, self.items, self.labels, self.infos = cfg, items, labels, infos
         self.input_shape = tuple(input_shape)
         self.seed, self.train = seed, True
+        self.classes: list[str] = []  # the class names (folder names), set by the scan
         self.clips = getattr(cfg, "clips_per_video", 1)
         self.frames = self.input_shape[1] if len(self.input_shape) == 4 else 0
         self.train_pipeline = make_pipeline(cfg.transform, self.input_shape)
@@ -184,7 +185,9 @@ def folder_source(
         raise ValueError(
             f"{root} has usable files of only one class ({only}): a classifier needs at least 2 classes"
         )
-    return FolderDataset(cfg, found.items, found.labels, infos, input_shape, seed), classes
+    dataset = FolderDataset(cfg, found.items, found.labels, infos, input_shape, seed)
+    dataset.classes = found.classes  # the class names, for eval's confusion picture
+    return dataset, classes
 
 
 def _layout(kind: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Subset
 
 from torchspec.artefacts import check_state
 from torchspec.builder import build_from_report, check_memory
@@ -28,7 +29,15 @@ from torchspec.training.parts import evaluate, id_problem, load_weights, pick_de
 from torchspec.training.paths import spec_folder
 from torchspec.training.resolve import resolve_spec
 
-__all__ = ["DEFAULT_BATCH", "Prediction", "evaluate_checkpoint", "load_input", "open_input", "predict"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "Prediction",
+    "class_names",
+    "evaluate_checkpoint",
+    "load_input",
+    "open_input",
+    "predict",
+]
 
 DEFAULT_BATCH = 256  # samples per forward pass in predict
 
@@ -101,7 +110,20 @@ def evaluate_checkpoint(
             hints=["the weights are finite, so the data or the loss gives it: check the data for inf/NaN"],
         )
     samples = len(dataset)  # type: ignore[arg-type]
-    return {"split": split, "samples": samples, "loss": loss, "accuracy": accuracy, **tally.result()}
+    found = {"split": split, "samples": samples, "loss": loss, "accuracy": accuracy, **tally.result()}
+    names = class_names(dataset)
+    if names is not None and len(names) == len(found.get("confusion") or []):
+        found["class_names"] = names
+    return found
+
+
+def class_names(dataset: Any) -> list[str] | None:
+    """The class names a data set knows (folder sources, torchvision's ``classes``), else None."""
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    names = getattr(base, "classes", None)
+    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+        return [str(n) for n in names]
+    return None
 
 
 def open_input(path: str) -> Any:

@@ -46,7 +46,7 @@ from torchspec.training.checkpoint import (
     set_rng_state,
 )
 from torchspec.training.config import TrainConfig, higher_is_better
-from torchspec.training.console import Reporter, write_metrics
+from torchspec.training.console import Reporter
 from torchspec.training.data import epoch_seed, load_data, make_loader
 from torchspec.training.finetune import apply_init, freeze, optimizer_groups
 from torchspec.training.objects import (
@@ -57,14 +57,9 @@ from torchspec.training.objects import (
     make_scheduler,
 )
 from torchspec.training.parallel import RANK_WEIGHTS_ENV, Parallel, start_parallel
-from torchspec.training.parts import (
-    autocast,
-    check_first_batch,
-    pick_device,
-    resolved_data,
-    validation_row,
-)
+from torchspec.training.parts import autocast, check_first_batch, pick_device, resolved_data, validation_row
 from torchspec.training.paths import run_folder, spec_folder
+from torchspec.training.records import Records
 from torchspec.training.resolve import resolve_spec
 from torchspec.training.run_checks import run_problems
 from torchspec.training.rundir import RunDir, open_run_dir
@@ -323,6 +318,9 @@ def _train(
         hints = [good, "lower train.optimizer.lr, set train.grad_clip, or check the data for inf/NaN"]
         return SpecError([spec.document.problem(("train",), f"{message}; training stopped", hints)])
 
+    # what the run records (rank 0): metrics.csv, curves.png, TensorBoard, as train.log says
+    records = Records(run, config, par.main, model, optimizer, step, resolved["train"], out.warn)
+
     # -- Ctrl-C / SIGTERM: finish the step, checkpoint, exit 130 / 143 -----------------------------
     stop: list[int] = []
     previous: dict[signal.Signals, Any] = {}
@@ -369,6 +367,7 @@ def _train(
                 elapsed = time.perf_counter() - started
                 acc = sums["correct"] / sums["counted"] if sums["counted"] else None
                 out.advance(loss_value, acc, sums["samples"] / max(elapsed, 1e-9))
+                records.batch(step, loss_value, x)  # TensorBoard: per-step scalars, the graph once
                 sums["seconds"] = elapsed
                 if not stepped:  # checkpoints and interrupts only between optimizer steps
                     continue
@@ -414,9 +413,7 @@ def _train(
                 best = value
             epoch, batch = epoch + 1, 0
             sums = {"loss": 0.0, "samples": 0, "correct": 0, "counted": 0, "seconds": 0.0}
-            if par.main:
-                with run.writing(run.file("metrics.csv")):
-                    write_metrics(run.file("metrics.csv"), history)
+            records.epoch(history)  # metrics.csv, curves.png, TensorBoard (rank 0)
             checkpoint(last_path)
             if improved:
                 checkpoint(best_path)
@@ -427,6 +424,7 @@ def _train(
                 break
     finally:
         out.stop()
+        records.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

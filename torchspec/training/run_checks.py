@@ -8,6 +8,8 @@
   count): CosineAnnealingLR with T_max < epochs (the learning rate climbs again), OneCycleLR's
   total_steps against epochs x steps (fewer is an error: torch refuses to step past it), warmup
   longer than the run.
+* ``log: [tensorboard]`` without the tensorboard package installed (an error: the run would fail
+  when it opens its event file).
 
 Each problem is located at the key to change, with the fix. Errors stop ``check`` and ``train``;
 warnings are printed and the run goes on.
@@ -15,6 +17,7 @@ warnings are printed and the run goes on.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import replace
 
 from torchspec.errors import Problem
@@ -154,6 +157,22 @@ def _schedule_problems(doc: Document, config: C.TrainConfig) -> list[Problem]:
     return found
 
 
+def _log_problems(doc: Document, config: C.TrainConfig) -> list[Problem]:
+    if "tensorboard" not in config.log or _installed("tensorboard"):
+        return []
+    message = 'train.log: tensorboard needs the tensorboard extra: pip install "torchspec[tensorboard]"'
+    hint = "or drop tensorboard from train.log (csv alone writes metrics.csv)"
+    return [doc.problem(("train", "log", config.log.index("tensorboard")), message, [hint])]
+
+
+def _installed(name: str) -> bool:
+    """Whether ``name`` can be imported, without importing it (``check`` stays light)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a broken install, or sys.modules[name] = None
+        return False
+
+
 def run_problems(doc: Document, report: ShapeReport, config: C.TrainConfig) -> list[Problem]:
     """Errors and warnings (``severity``) of the train section against the model and the run."""
-    return _loss_problems(doc, report, config) + _schedule_problems(doc, config)
+    return _loss_problems(doc, report, config) + _schedule_problems(doc, config) + _log_problems(doc, config)

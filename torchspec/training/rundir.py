@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - Windows: no flock
 
 __all__ = ["LOCK_NAME", "RECORD_FILES", "RUN_FILES", "RunDir", "open_run_dir"]
 
-RUN_FILES = ("spec.yaml", "metrics.csv", "last.ckpt", "best.ckpt", "model.safetensors")
+RUN_FILES = ("spec.yaml", "metrics.csv", "last.ckpt", "best.ckpt", "model.safetensors", "curves.png")
 # Any of these makes a folder hold a run; spec.yaml alone (a run killed before it recorded anything)
 # does not: it is written again from the spec by whatever run comes next.
 RECORD_FILES = ("metrics.csv", "last.ckpt", "best.ckpt", "model.safetensors")
