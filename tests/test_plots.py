@@ -242,6 +242,20 @@ def test_resume_keeps_the_earlier_epochs(tmp_path: Path, monkeypatch: pytest.Mon
     assert [e.step for e in val] == [3, 6, 9]
 
 
+def test_overwrite_removes_the_previous_runs_event_files(tmp_path: Path) -> None:
+    """--overwrite starts a new run: the old run's TensorBoard events must not be drawn with it."""
+    spec = write_spec(tmp_path, TINY_CNN, extra=TB)
+    torchspec.train(spec, ["train.epochs=1"], quiet=True)
+    folder = tmp_path / "run" / "tensorboard"
+    (old,) = os.listdir(folder)
+    (folder / "notes.txt").write_text("mine")  # not ours: kept
+    torchspec.train(spec, ["train.epochs=1"], overwrite=True, quiet=True)
+    files = sorted(os.listdir(folder))
+    assert "notes.txt" in files and old not in files
+    assert len([f for f in files if f.startswith("events.out.tfevents.")]) == 1
+    assert [e.step for e in _events(tmp_path / "run").Scalars("epoch/val_loss")] == [3]  # type: ignore[attr-defined]
+
+
 def test_fast_epochs_are_drawn_less_often_and_at_the_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

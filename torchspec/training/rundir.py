@@ -45,9 +45,11 @@ try:
 except ImportError:  # pragma: no cover - Windows: no flock
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_NAME", "RECORD_FILES", "RUN_FILES", "RunDir", "open_run_dir"]
+__all__ = ["LOCK_NAME", "RECORD_FILES", "RUN_FILES", "TENSORBOARD_DIR", "RunDir", "open_run_dir"]
 
 RUN_FILES = ("spec.yaml", "metrics.csv", "last.ckpt", "best.ckpt", "model.safetensors", "curves.png")
+TENSORBOARD_DIR = "tensorboard"  # train.log: [tensorboard] writes its event files there
+_EVENT_FILE_RE = re.compile(r"^events\.out\.tfevents\.")
 # Any of these makes a folder hold a run; spec.yaml alone (a run killed before it recorded anything)
 # does not: it is written again from the spec by whatever run comes next.
 RECORD_FILES = ("metrics.csv", "last.ckpt", "best.ckpt", "model.safetensors")
@@ -94,6 +96,8 @@ class RunDir:
             if _is_file(path) or os.path.islink(path):
                 os.unlink(path)
                 removed.append(name)
+        if _remove_event_files(self.file(TENSORBOARD_DIR)):
+            removed.append(f"{TENSORBOARD_DIR}/ event files")
         if removed:
             say(f"--overwrite: removed the previous run's {', '.join(removed)} from {self.path}")
 
@@ -158,6 +162,24 @@ def open_run_dir(output_dir: str, *, resume: str | None, overwrite: bool, say: S
         run.release()
         raise
     return run
+
+
+def _remove_event_files(folder: str) -> bool:
+    """--overwrite: the previous run's TensorBoard event files go too (a new run's events mixed with
+    an old run's in one folder would draw two runs as one). Only files named as TensorBoard names
+    them; the folder itself goes if nothing else is left in it. A symlinked folder is not ours: the
+    TensorBoard writer refuses it, and nothing in it is touched here."""
+    if os.path.islink(folder) or not os.path.isdir(folder):
+        return False
+    removed = False
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if _EVENT_FILE_RE.match(name) and (_is_file(path) or os.path.islink(path)):
+            os.unlink(path)
+            removed = True
+    with suppress(OSError):  # not empty: someone else's files stay
+        os.rmdir(folder)
+    return removed
 
 
 def _make_folder(output_dir: str) -> None:

@@ -30,10 +30,10 @@ import torch
 
 from torchspec.errors import Problem
 from torchspec.fileio import WriteError
+from torchspec.training.rundir import TENSORBOARD_DIR
 
 __all__ = ["TENSORBOARD_DIR", "TensorBoardLog", "hparams_of"]
 
-TENSORBOARD_DIR = "tensorboard"
 INSTALL = 'train.log: tensorboard needs the tensorboard extra: pip install "torchspec[tensorboard]"'
 
 
