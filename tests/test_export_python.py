@@ -44,7 +44,45 @@ CASES: dict[str, tuple[str, str | None, list[str]]] = {
     "convnext": ("convnext.yaml", None, ["vars.dims=[8,16,32,64]", "vars.depths=[1,1,2,1]", *SMALL]),
     "densenet": ("densenet.yaml", None, ["vars.depths=[1,2,1,1]", "vars.growth=4", "vars.init=8", *SMALL]),
     "motion": ("cnn_lstm_motion.yaml", None, []),
-}  # fmt: skip
+    "wired": ("wired.yaml", None, []),
+    "names": ("names.yaml", None, []),
+}
+# every merge and tensor op as a torch expression; a constant learned tensor; a tuple at the end
+WIRED = """\
+name: wired
+input: [10, 8]
+layers:
+  - {name: a, type: Linear, out_features: 8}
+  - {name: b, type: Linear, out_features: 8}
+  - {name: s, type: Add, from: [a, input, b]}
+  - {name: tok, type: Parameter, shape: [1, 1, 8], init: constant, value: 0.5}
+  - {name: e, type: ExpandBatch, from: [tok, s]}
+  - {name: c, type: Concat, from: [e, s], dim: 1}
+  - {name: parts, type: Chunk, chunks: 2, dim: 2}
+  - {type: Mul, from: [parts.0, parts.1]}
+  - {type: Mean, dim: [1], keepdim: true}
+  - {type: Split, split_size_or_sections: [2, 2], dim: 2}
+"""
+# names that cannot be attributes (a keyword, numbers with state), names of torch and self, a
+# block named as the spec, an unnamed nn.Sequential with state
+NAMES = """\
+name: basic
+input: [4, 8, 8]
+blocks:
+  basic:
+    params: {c: int}
+    layers: [{name: lambda, type: Conv2d, out_channels: $c, kernel_size: 3, padding: 1}, BatchNorm2d, ReLU]
+layers:
+  - {type: basic, c: 4}
+  - {type: basic, c: 6}
+  - {name: self, type: Sequential, layers: [ReLU, Identity]}
+  - {name: torch, type: Conv2d, out_channels: 6, kernel_size: 1}
+  - {type: Sequential, layers: [{type: Conv2d, out_channels: 6, kernel_size: 1}, ReLU]}
+  - {name: pool, type: AdaptiveAvgPool2d, output_size: 1}
+  - Flatten
+  - {type: Reshape, shape: [1, 6]}
+  - {name: lstm, type: LSTM, hidden_size: 5, batch_first: true}
+"""  # fmt: skip
 
 # Run in a fresh process: import each file, build, load strictly, compare outputs, trace with fx.
 CHECKER = """
@@ -63,7 +101,10 @@ for name, path, cls in json.loads(sys.argv[1]):
     model.load_state_dict(saved["state"], strict=True)
     with torch.no_grad():
         out = model(saved["x"])
-        traced = torch.fx.symbolic_trace(model)(saved["x"])
+        try:
+            traced = torch.fx.symbolic_trace(model)(saved["x"])
+        except SyntaxError:  # fx writes `.lambda`: a layer named as a keyword (torchspec's model too)
+            traced = out + float("inf")
     results[name] = {
         "keys": keys,
         "error": (out - saved["y"]).abs().max().item(),
@@ -75,7 +116,11 @@ print(json.dumps(results))
 
 def _export(tmp: Path, name: str) -> tuple[Any, Path, str]:
     spec, variant, sets = CASES[name]
-    item = load_exportable(SPECS / spec, variant=variant, overrides=sets)
+    if spec in ("wired.yaml", "names.yaml"):
+        (tmp / spec).write_text(WIRED if spec == "wired.yaml" else NAMES)
+    item = load_exportable(
+        SPECS / spec if (SPECS / spec).exists() else tmp / spec, variant=variant, overrides=sets
+    )
     path = tmp / f"{name}.py"
     assert write_python(item, path) == [path]
     x = random_input(item.report, torch.Generator().manual_seed(1), count=2)
@@ -102,7 +147,7 @@ def test_each_file_reproduces_the_model_in_a_fresh_process(exported: dict[str, A
     for name, (item, _, _) in exported.items():
         assert results[name]["keys"] == list(item.model.state_dict()), name
         assert results[name]["error"] <= 1e-5, name
-        assert results[name]["traced"] <= 1e-5, name
+        assert results[name]["traced"] <= 1e-5 or name == "names", name  # torch.fx fails on `lambda`
 
 
 def test_ruff_passes_and_only_torch_is_imported(exported: dict[str, Any]) -> None:

@@ -14,6 +14,8 @@ go beside it as ``FILE.safetensors`` (plain safetensors, loadable with ``load_st
 
 from __future__ import annotations
 
+import keyword
+import os
 import textwrap
 import warnings
 from pathlib import Path
@@ -23,8 +25,9 @@ import torch
 
 from torchspec.errors import SpecError
 from torchspec.export import Exportable
-from torchspec.export.python_code import Draft, Drafter, walk_slots
-from torchspec.export.python_text import HELPERS, Seq, Slot, layout, literal, render_statement
+from torchspec.export.python_code import Draft, Drafter
+from torchspec.export.python_helpers import HELPERS
+from torchspec.export.python_text import Seq, Slot, layout, literal, render_statement, walk_slots
 from torchspec.fileio import atomic_path, write_text
 
 __all__ = ["python_source", "write_python"]
@@ -41,6 +44,12 @@ def write_python(item: Exportable, out: Path) -> list[Path]:
     for path in (out, weights):
         if path is not None and path.is_dir():
             raise SpecError.single(str(path), f"cannot write {path}: it is a directory")
+    if weights is not None and os.path.exists(weights) and os.path.samefile(weights, item.source):
+        raise SpecError.single(
+            str(out),
+            f"cannot write {out}: its weights would go to {weights}, the MODEL file being exported",
+            hints=["choose another name for the .py file"],
+        )
     text, name = python_source(item, weights.name if weights is not None else None)
     check_source(text, name, item)
     written = []
@@ -61,7 +70,7 @@ def python_source(item: Exportable, weights: str | None = None) -> tuple[str, st
     assert report.scope is not None
     drafter = Drafter(report, item.model, item.source)
     top: Draft = drafter.container(report.scope, top=True)[0].draft
-    taken = {"nn", "torch", *drafter.helpers}
+    taken = {"nn", "torch", top.base, *drafter.helpers}  # the model's class keeps the spec's name
     classes = [_resolve(group, top, taken) for group in _groups(drafter.drafts)]
     parts = [HELPERS[name].strip("\n") for name in drafter.helpers] + classes
     uses_torch = any("torch." in part for part in parts)
@@ -90,7 +99,7 @@ def _resolve(group: list[Draft], top: Draft, taken: set[str]) -> str:
     columns = list(zip(*(walk_slots(d.exprs(), []) for d in group)))
     params: dict[str, str] = {}  # values across the uses -> parameter name
     order: list[tuple[str, list[Any]]] = []
-    names = {"self"}
+    names = {"self", "nn", "torch"}
     for column in columns:
         values = [slot.value for slot in column]
         key = _same(values)
@@ -121,7 +130,7 @@ def _resolve(group: list[Draft], top: Draft, taken: set[str]) -> str:
 
 
 def _fresh(hint: str, names: set[str]) -> str:
-    base = hint if hint.isidentifier() and hint != "self" else f"p_{hint}"
+    base = hint if hint.isidentifier() and not keyword.iskeyword(hint) else f"p_{hint}"
     text, k = base, 2
     while text in names:
         text, k = f"{base}{k}", k + 1
@@ -248,7 +257,13 @@ def check_source(text: str, name: str, item: Exportable) -> None:
         expected, actual = item.model(x), model(x)
     if expected.shape != actual.shape or not torch.allclose(expected, actual, rtol=1e-4, atol=1e-5):
         raise fail("computes other outputs than the model")
+    if not _traces(model) and _traces(item.model):  # torch.fx fails on some names (`lambda`) in both
+        raise fail("cannot be traced by torch.fx, though the model can")
+
+
+def _traces(model: torch.nn.Module) -> bool:
     try:
         torch.fx.symbolic_trace(model)
-    except Exception as exc:  # any tracing failure is the same bug
-        raise fail(f"cannot be traced by torch.fx ({type(exc).__name__})") from None
+    except Exception:  # any failure: untraceable
+        return False
+    return True

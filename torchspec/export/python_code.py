@@ -22,13 +22,14 @@ import torch
 
 from torchspec.errors import SpecError
 from torchspec.export.python_forward import write_forward
-from torchspec.export.python_text import HELPERS, INLINE, Call, Raw, Seq, Slot, Use, literal
+from torchspec.export.python_helpers import HELPERS
+from torchspec.export.python_text import INLINE, Call, Raw, Seq, Slot, Use, literal, signature
 from torchspec.graph import Scope
 from torchspec.infer import LayerRow, ShapeReport, infer_shapes
 from torchspec.layers import TupleOut
 from torchspec.layers.base import InlineLayer
 
-__all__ = ["Draft", "Drafter", "camel", "signature", "walk_slots"]
+__all__ = ["Draft", "Drafter", "camel"]
 
 _NOTE = re.compile(r"^in block '(?P<name>[^']+)' used here(?: with (?P<args>.*))?$")
 
@@ -80,44 +81,6 @@ class Draft:
         for head, expr, comment in self.forward:
             out += [head, expr, comment or []]
         return out
-
-
-def walk_slots(node: Any, out: list[Slot]) -> list[Slot]:
-    if isinstance(node, Slot):
-        out.append(node)
-    elif isinstance(node, Use):
-        for arg in node.args:
-            walk_slots(arg, out)
-    elif isinstance(node, Call):
-        for _, value in node.args:
-            walk_slots(value, out)
-    elif isinstance(node, Seq):
-        for item, comment in node.items:
-            walk_slots(item, out)
-            walk_slots(comment or [], out)
-    elif isinstance(node, list):
-        for item in node:
-            walk_slots(item, out)
-    return out
-
-
-def signature(node: Any) -> str:
-    """The structure of an expression with every value left out (drafts alike share a class)."""
-    if isinstance(node, Slot):
-        return "@d" if node.dim else "@a"
-    if isinstance(node, Raw):
-        return node.text
-    if isinstance(node, str):
-        return node
-    if isinstance(node, Use):
-        return f"<{node.draft.key}>"
-    if isinstance(node, Call):
-        return node.func + "(" + ",".join(f"{k}={signature(v)}" for k, v in node.args) + ")"
-    if isinstance(node, Seq):
-        return node.func + "[" + ";".join(f"{signature(e)}#{signature(c or [])}" for e, c in node.items) + "]"
-    if isinstance(node, list):
-        return "".join(signature(n) for n in node)
-    raise AssertionError(f"no signature for {node!r}")
 
 
 class Drafter:
@@ -256,7 +219,7 @@ class Drafter:
                 continue  # an expression in the forward
             attr = node.name if _plain(node.name) else None
             if attr is None and not self.has_state(node.path):  # free to rename: no keys
-                attr = (node.scope is not None and camel(node.name).lower()) or kind.lower() + node.name
+                attr = kind.lower() + node.name  # relu3, sequential5
                 attr = attr if _plain(attr) else f"layer{node.name}"
                 while attr in taken or attr in names_of(scope):
                     attr += "_"

@@ -1,11 +1,12 @@
-"""The text side of ``--to python``: expressions, their layout as ``ruff format`` writes it, and the
-small modules an exported file defines for torchspec's own layers (the file imports only torch).
+"""The text side of ``--to python``: expressions, and their layout as ``ruff format`` writes it.
 
 Expressions are trees (:class:`Call`, :class:`Seq`, :class:`Raw`, :class:`Slot`, :class:`Use`) so
-one layout rule serves every statement: on one line when it fits (88 columns), otherwise exploded
-one argument per line with a trailing comma (a "magic" comma, which the formatter keeps). A
-:class:`Slot` is a value that may differ between the uses of one generated class; the class
-resolution (:mod:`torchspec.export.python_code`) names it (a constructor parameter) or keeps it.
+one layout rule serves every statement: on one line when it fits (88 columns); otherwise the
+arguments on a line of their own, or, when that is too long too, one per line with a trailing
+("magic") comma, which the formatter keeps. A :class:`Slot` is a value that may differ between the
+uses of one generated class; the class resolution (:mod:`torchspec.export.python`) names it (a
+constructor parameter, a shape symbol) or writes its value. :func:`signature` is an expression's
+structure without its values: drafts with equal signatures share a class.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from typing import Any
 
 from torchspec.errors import SpecError
 
-__all__ = ["HELPERS", "INLINE", "Call", "Raw", "Seq", "Slot", "Use", "literal", "render_statement"]
+__all__ = [
+    "INLINE",
+    "Call",
+    "Raw",
+    "Seq",
+    "Slot",
+    "Use",
+    "literal",
+    "render_statement",
+    "signature",
+    "walk_slots",
+]
 
 INLINE = {"Add", "Mul", "Concat", "Mean", "Permute", "Reshape", "Chunk", "Split", "Select", "ExpandBatch"}
 WIDTH = 88  # ruff format's default line length (the file is checked where no config applies)
@@ -115,17 +127,23 @@ def layout(expr: Any, indent: int, head: str, tail: str, resolve: Resolver) -> l
             else:  # the comment goes above the element
                 lines += ([f"{pad}    {note.strip()}"] if note else []) + inner
         return [*lines, f"{pad}){tail}"]
-    one = f"{pad}{head}{flat(expr, resolve)}{tail}"
-    if len(one) <= WIDTH or not isinstance(expr, (Call, Use)) or not _args(expr):
+    nested = _has_seq(expr)  # an nn.Sequential inside: one element per line, whatever fits
+    one = "" if nested else f"{pad}{head}{flat(expr, resolve)}{tail}"
+    if not nested and (len(one) <= WIDTH or not isinstance(expr, (Call, Use)) or not _args(expr)):
         return [one]
+    assert isinstance(expr, (Call, Use))
     func = expr.func if isinstance(expr, Call) else expr.draft.class_name
     lines = [f"{pad}{head}{func}("]
-    joined = ", ".join((f"{k}=" if k else "") + flat(v, resolve) for k, v in _args(expr))
-    if len(pad) + 4 + len(joined) <= WIDTH:  # the arguments on one line of their own
+    joined = "" if nested else ", ".join((f"{k}=" if k else "") + flat(v, resolve) for k, v in _args(expr))
+    if not nested and len(pad) + 4 + len(joined) <= WIDTH:  # the arguments on a line of their own
         return [*lines, f"{pad}    {joined}", f"{pad}){tail}"]
     for keyword, value in _args(expr):
         lines += layout(value, indent + 4, f"{keyword}=" if keyword else "", ",", resolve)
     return [*lines, f"{pad}){tail}"]
+
+
+def _has_seq(expr: Any) -> bool:
+    return isinstance(expr, Seq) or (isinstance(expr, Call) and any(_has_seq(v) for _, v in expr.args))
 
 
 def _args(expr: Call | Use) -> list[tuple[str | None, Any]]:
@@ -145,111 +163,39 @@ def render_statement(
     return [" " * indent + note, *lines]
 
 
-# -- torchspec's own modules, written out -------------------------------------------------------
-# Each as torchspec.nn defines it (same constructor keywords, same state_dict), only torch imported.
-HELPERS: dict[str, str] = {
-    "Reshape": '''
-class Reshape(nn.Module):
-    """x.reshape(N, *shape), or x.reshape(*shape) with include_batch."""
+def walk_slots(node: Any, out: list[Slot]) -> list[Slot]:
+    if isinstance(node, Slot):
+        out.append(node)
+    elif isinstance(node, Use):
+        for arg in node.args:
+            walk_slots(arg, out)
+    elif isinstance(node, Call):
+        for _, value in node.args:
+            walk_slots(value, out)
+    elif isinstance(node, Seq):
+        for item, comment in node.items:
+            walk_slots(item, out)
+            walk_slots(comment or [], out)
+    elif isinstance(node, list):
+        for item in node:
+            walk_slots(item, out)
+    return out
 
-    def __init__(self, shape: tuple[int, ...], include_batch: bool = False) -> None:
-        super().__init__()
-        self.shape = tuple(shape)
-        self.include_batch = include_batch
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.include_batch:
-            return x.reshape(*self.shape)
-        return x.reshape(x.shape[0], *self.shape)
-''',
-    "Permute": '''
-class Permute(nn.Module):
-    """x.permute(dims)."""
-
-    def __init__(self, dims: tuple[int, ...]) -> None:
-        super().__init__()
-        self.dims = tuple(dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(self.dims)
-''',
-    "Mean": '''
-class Mean(nn.Module):
-    """x.mean(dim, keepdim)."""
-
-    def __init__(self, dim: int | tuple[int, ...], keepdim: bool = False) -> None:
-        super().__init__()
-        self.dim = (dim,) if isinstance(dim, int) else tuple(dim)
-        self.keepdim = keepdim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=self.dim, keepdim=self.keepdim)
-''',
-    "Select": '''
-class Select(nn.Module):
-    """x.select(dim, index)."""
-
-    def __init__(self, dim: int, index: int) -> None:
-        super().__init__()
-        self.dim = dim
-        self.index = index
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.select(self.dim, self.index)
-''',
-    "StochasticDepth": '''
-class StochasticDepth(nn.Module):
-    """Drops a residual branch in training (torchvision's rule); eval(): identity."""
-
-    def __init__(self, p: float, mode: str = "row") -> None:
-        super().__init__()
-        self.p = p
-        self.mode = mode
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        survival = 1.0 - self.p
-        size = [1] * x.ndim  # mode "batch": one draw for the whole batch
-        if self.mode == "row":  # one per sample
-            size[0] = x.shape[0]
-        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
-        if survival > 0.0:
-            noise = noise.div_(survival)
-        return x * noise
-''',
-    "PositionalEncoding": '''
-class PositionalEncoding(nn.Module):
-    """x + pe[:T] for x of (N, T, d_model): sinusoidal positions, or learned."""
-
-    def __init__(self, d_model: int, max_len: int, learned: bool = False) -> None:
-        super().__init__()
-        self.max_len = max_len
-        if learned:
-            self.weight = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
-        else:
-            position = torch.arange(max_len, dtype=torch.float32)[:, None]
-            steps = torch.arange(0, d_model, 2, dtype=torch.float32)
-            rate = torch.exp(steps * (-9.210340371976184 / d_model))  # -log(10000) / d
-            table = torch.zeros(max_len, d_model)
-            table[:, 0::2] = torch.sin(position * rate)
-            table[:, 1::2] = torch.cos(position * rate[: d_model // 2])
-            self.register_buffer("pe", table)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        table = self.weight if hasattr(self, "weight") else self.pe
-        return x + torch.narrow(table, 0, 0, x.shape[1])  # the first T positions
-''',
-    "LayerNorm2d": '''
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of (N, C, H, W), channels last and back."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 2, 3, 1)
-        x = nn.functional.layer_norm(
-            x, self.normalized_shape, self.weight, self.bias, self.eps
-        )
-        return x.permute(0, 3, 1, 2)
-''',
-}
-# Chunk and Split return tuples: inside an nn.Sequential they cannot occur (a tuple makes a graph)
+def signature(node: Any) -> str:
+    """The structure of an expression with every value left out (drafts alike share a class)."""
+    if isinstance(node, Slot):
+        return "@d" if node.dim else "@a"
+    if isinstance(node, Raw):
+        return node.text
+    if isinstance(node, str):
+        return node
+    if isinstance(node, Use):
+        return f"<{node.draft.key}>"
+    if isinstance(node, Call):
+        return node.func + "(" + ",".join(f"{k}={signature(v)}" for k, v in node.args) + ")"
+    if isinstance(node, Seq):
+        return node.func + "[" + ";".join(f"{signature(e)}#{signature(c or [])}" for e, c in node.items) + "]"
+    if isinstance(node, list):
+        return "".join(signature(n) for n in node)
+    raise AssertionError(f"no signature for {node!r}")
