@@ -36,6 +36,7 @@ TINY_VIT = {"image": 32, "patch": 8, "layers": 2, "heads": 2, "dim": 16, "mlp": 
 # attention (tuples), recurrent tuples on token ids, torchspec's own stateful modules (positions,
 # LayerNorm2d, stochastic depth), Concat in blocks, frames folded into the batch
 CASES: dict[str, tuple[str, str | None, list[str]]] = {
+    "mlp": ("mlp.json", None, []),  # numbered layers only: an nn.Sequential subclass
     "lenet": ("lenet5.yaml", None, []),
     "resnet18": ("resnet.yaml", "resnet18", SMALL),
     "vit": ("vit.yaml", None, [f"vars.{k}={v}" for k, v in TINY_VIT.items()]),

@@ -197,13 +197,13 @@ def _class_doc(draft: Draft, group: list[Draft], symbols: list[str]) -> list[str
         text += f" Shapes: {', '.join(symbols)} vary by use."
     if len(text) <= 78:  # with the indent and quotes: 88 columns
         return [f'    """{text}"""']
-    wrapped = textwrap.wrap(text, 80)
+    wrapped = textwrap.wrap(text, 76)  # two lines at least: ruff joins one line and its quotes
     return ['    """' + wrapped[0], *(f"    {line}" for line in wrapped[1:]), '    """']
 
 
 def _docstring(item: Exportable, name: str, weights: str | None) -> str:
     spec = item.report.spec
-    lines = [f"{spec.name}: exported by torchspec from {Path(item.source).name}.", ""]
+    lines = [*textwrap.wrap(f"{spec.name}: exported by torchspec from {Path(item.source).name}.", 80), ""]
     if spec.description:
         lines += [*textwrap.wrap(spec.description, 80), ""]
     lines += textwrap.wrap(
