@@ -70,6 +70,8 @@ def python_source(item: Exportable, weights: str | None = None) -> tuple[str, st
     assert report.scope is not None
     drafter = Drafter(report, item.model, item.source)
     top: Draft = drafter.container(report.scope, top=True)[0].draft
+    if keyword.iskeyword(top.base) or top.base in drafter.helpers:  # a spec named `none`, `reshape`
+        top.base += "Model"
     taken = {"nn", "torch", top.base, *drafter.helpers}  # the model's class keeps the spec's name
     classes = [_resolve(group, top, taken) for group in _groups(drafter.drafts)]
     parts = [HELPERS[name].strip("\n") for name in drafter.helpers] + classes

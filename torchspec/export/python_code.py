@@ -38,7 +38,8 @@ def camel(name: str) -> str:
     """``encoder_block`` -> ``EncoderBlock``; a valid class name whatever the input."""
     words = [w for w in re.split(r"[^0-9A-Za-z]+", name) if w]
     text = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
-    return text if text[0].isalpha() else f"Model{text}"
+    text = text if text[0].isalpha() else f"Model{text}"
+    return f"{text}Block" if keyword.iskeyword(text) else text  # None, True, False
 
 
 def _plain(name: str) -> bool:
