@@ -220,7 +220,7 @@ class Drafter:
                 continue  # an expression in the forward
             attr = node.name if _plain(node.name) else None
             if attr is None and not self.has_state(node.path):  # free to rename: no keys
-                attr = kind.lower() + node.name  # relu3, sequential5
+                attr = f"{kind.lower()}_{node.name}"  # relu_3, sequential_5 (relu3 would read as ReLU3)
                 attr = attr if _plain(attr) else f"layer{node.name}"
                 while attr in taken or attr in names_of(scope):
                     attr += "_"
