@@ -1,7 +1,7 @@
 """The mobile zoo specs are torchvision's models (see tests/zoo.py for what "is" means): MobileNetV2,
 MobileNetV3 small/large (squeeze-excitation, hardswish), EfficientNet-B0 and B1 (stochastic depth;
-every variant B0-B7 is compared on the meta device in tests/test_zoo_efficientnet.py) and
-SqueezeNet 1.0/1.1 (Fire concatenation).
+every variant, and EfficientNetV2, in tests/test_zoo_efficientnet.py) and SqueezeNet 1.0/1.1
+(Fire concatenation).
 
 Each has dropout (and EfficientNet stochastic depth), so ``assert_reproduces`` compares eval()
 only; the train() test below compares them in training too, drawing the same random numbers for
