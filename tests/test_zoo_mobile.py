@@ -1,6 +1,7 @@
 """The mobile zoo specs are torchvision's models (see tests/zoo.py for what "is" means): MobileNetV2,
-MobileNetV3 small/large (squeeze-excitation, hardswish), EfficientNet-B0 (stochastic depth) and
-SqueezeNet 1.0/1.1 (Fire concatenation).
+MobileNetV3 small/large (squeeze-excitation, hardswish), EfficientNet-B0 and B1 (stochastic depth;
+every variant, and EfficientNetV2, in tests/test_zoo_efficientnet.py) and SqueezeNet 1.0/1.1
+(Fire concatenation).
 
 Each has dropout (and EfficientNet stochastic depth), so ``assert_reproduces`` compares eval()
 only; the train() test below compares them in training too, drawing the same random numbers for
@@ -25,7 +26,8 @@ CASES: list[tuple[str, str | None, str, dict[str, Any], list[str]]] = [
     ("mobilenet_v2.yaml", None, "mobilenet_v2", {"width_mult": 0.5}, ["vars.width=0.5"]),
     ("mobilenet_v3.yaml", "mobilenet_v3_small", "mobilenet_v3_small", {}, []),
     ("mobilenet_v3.yaml", "mobilenet_v3_large", "mobilenet_v3_large", {}, []),
-    ("efficientnet_b0.yaml", None, "efficientnet_b0", {}, []),
+    ("efficientnet.yaml", None, "efficientnet_b0", {}, []),
+    ("efficientnet.yaml", "efficientnet_b1", "efficientnet_b1", {}, []),
     ("squeezenet.yaml", "squeezenet1_1", "squeezenet1_1", {}, []),
     ("squeezenet.yaml", "squeezenet1_0", "squeezenet1_0", {}, []),
 ]
