@@ -1,0 +1,143 @@
+"""Tracing a module with torch.fx, keeping torchspec's layers as leaves, and recording every value.
+
+The tracer stops at each module that is a torchspec layer (:func:`torchspec.importing.leaves.layer_type`)
+and traces through everything else (containers, blocks of the model's own). The graph is then run
+twice on fake tensors (no memory, no compute), at batch sizes 2 and 3, so every node's value is
+known: a tensor's shape, or an int (``x.size(0)``, ``c // 2``) that is either a constant or the
+batch size (the same at both sizes, or 2 then 3). Anything else depends on the batch in a way a
+spec cannot say.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from torchspec.importing.errors import ImportFailure, where
+from torchspec.importing.leaves import layer_type
+
+__all__ = ["BATCHES", "Traced", "Value", "trace"]
+
+BATCHES = (2, 3)
+# A node's value at each batch size: ("tensor", shape), an int, a tuple of values, None, or ("other", repr)
+Value = Any
+
+
+@dataclass
+class Traced:
+    model: nn.Module
+    gm: fx.GraphModule
+    values: dict[fx.Node, tuple[Value, Value]] = field(default_factory=dict)
+    paths: dict[int, str] = field(default_factory=dict)  # id(module) -> its path in the model
+
+
+class _Tracer(fx.Tracer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.record_stack_traces = True
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return layer_type(m) is not None
+
+
+def _summary(value: Any) -> Value:
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(int(s) for s in value.shape))
+    if isinstance(value, torch.Size):
+        return tuple(int(s) for s in value)
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)):
+        return tuple(_summary(v) for v in value)
+    return ("other", type(value).__name__)
+
+
+class _Recorder(fx.Interpreter):
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__(gm)
+        self.seen: dict[fx.Node, Value] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        try:
+            out = super().run_node(n)
+        except ImportFailure:
+            raise
+        except Exception as exc:
+            raise ImportFailure(
+                f"{where(n)}: running {n.op} {_target_name(n)} on an input of the given shape failed: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                hints=["check --input (one sample, without the batch dimension)"],
+            ) from None
+        self.seen[n] = _summary(out)
+        return out
+
+
+def _target_name(n: fx.Node) -> str:
+    target = n.target
+    return str(target) if isinstance(target, str) else getattr(target, "__name__", repr(target))
+
+
+def _user_frame(exc: BaseException, paths: dict[int, str]) -> str:
+    """``path (Class), file:line`` of the innermost frame of the model's own code in ``exc``."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    torch_dir = os.path.dirname(torch.__file__)
+    module_at = ""
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost frame whose `self` is one of the model's modules
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, nn.Module) and id(owner) in paths:
+            module_at = f"{paths[id(owner)] or '<model>'} ({type(owner).__name__})"
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        if not frame.filename.startswith(torch_dir):
+            line = f"{frame.filename}:{frame.lineno}"
+            code = f": {frame.line.strip()}" if frame.line else ""
+            return f"{module_at + ', ' if module_at else ''}{line}{code}"
+    return module_at or "<unknown place>"
+
+
+def trace(model: nn.Module, sample: tuple[int, ...]) -> Traced:
+    """Trace ``model`` (in eval mode) and record every node's value at batch sizes 2 and 3."""
+    model.eval()
+    paths = {id(m): p for p, m in model.named_modules()}
+    tracer = _Tracer()
+    try:
+        graph = tracer.trace(model)
+    except Exception as exc:  # fx's TraceError, or the model's own code failing on a Proxy
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        hint = (
+            "torchspec specs have no data-dependent control flow; write the model without it"
+            if "control flow" in text or "iterated" in text or "bool" in text
+            else "torch.fx could not trace this model"
+        )
+        raise ImportFailure(
+            f"cannot trace the model: {text} (at {_user_frame(exc, paths)})", hints=[hint]
+        ) from None
+    gm = fx.GraphModule(tracer.root, graph)
+    traced = Traced(model, gm, paths=paths)
+    runs = []
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    for batch in BATCHES:
+        recorder = _Recorder(gm)
+        with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
+            recorder.run(torch.empty((batch, *sample)))
+        runs.append(recorder.seen)
+    for node in gm.graph.nodes:
+        traced.values[node] = (runs[0].get(node), runs[1].get(node))
+    return traced
+
+
+def source_of(cls: type) -> str:
+    """``file:line`` where a class is defined, for messages."""
+    try:
+        return f"{inspect.getsourcefile(cls)}:{inspect.getsourcelines(cls)[1]}"
+    except (OSError, TypeError):
+        return getattr(cls, "__module__", "?")
