@@ -15,7 +15,7 @@ from typing import Any
 import torch.fx as fx
 from torch import nn
 
-from torchspec.importing.errors import ImportFailure, where
+from torchspec.importing.errors import ImportFailure, module_of, where
 from torchspec.importing.glue import glue, is_tensor
 from torchspec.importing.leaves import layer_type, leaf_layer
 from torchspec.importing.trace import Traced, source_of
@@ -130,7 +130,7 @@ def read_items(traced: Traced) -> Graph:
             items.append(item)
             refs[node] = (item, ())
         elif node.op in ("call_function", "call_method"):
-            found = glue(node, values)
+            found = _glue(node, values, model)
             if found is None:
                 continue
             inputs = [ref(a, node) for a in found.inputs]
@@ -152,6 +152,24 @@ def read_items(traced: Traced) -> Graph:
     assert output is not None
     _check_unused(model, called, items)
     return Graph(items, output)
+
+
+def _glue(node: fx.Node, values: Any, model: nn.Module) -> Any:
+    """:func:`glue`, its error saying so when the call is in a module of the model's own that
+    computes with its own weights (a custom leaf: torchspec knows torch.nn's layers only)."""
+    try:
+        return glue(node, values)
+    except ImportFailure as exc:
+        path = _innermost(node)
+        module = model.get_submodule(path) if path else model
+        if not module._parameters or layer_type(module) is not None:
+            raise
+        cls, said = type(module), exc.message.removeprefix(module_of(node) + ", ")
+        raise ImportFailure(
+            f"{path or '<model>'} ({cls.__name__}, defined at {source_of(cls)}) is a module of the "
+            f"model's own that computes with its own weights, not a torchspec layer: {said}",
+            hints=["torchspec import knows torch.nn's layers; replace it with them, or write it as a block"],
+        ) from None
 
 
 def _is_parameter(gm: fx.GraphModule, node: fx.Node) -> bool:

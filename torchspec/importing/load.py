@@ -62,6 +62,6 @@ def load_factory(
         raise ImportFailure(f"{module_name}:{factory_name}(...) failed: {reason}") from None
     if not isinstance(model, nn.Module):
         raise ImportFailure(
-            f"{module_name}:{factory_name} returned a {type(model).__name__}, not a torch.nn.Module"
+            f"{module_name}:{factory_name} returned {type(model).__name__!r}, not a torch.nn.Module"
         )
     return model

@@ -11,6 +11,7 @@ spec cannot say.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -120,16 +121,29 @@ def trace(model: nn.Module, sample: tuple[int, ...]) -> Traced:
         raise ImportFailure(
             f"cannot trace the model: {text} (at {_user_frame(exc, paths)})", hints=[hint]
         ) from None
+    inputs = [n.name for n in graph.nodes if n.op == "placeholder"]
+    if len(inputs) != 1:
+        raise ImportFailure(
+            f"{type(model).__name__}.forward takes {len(inputs)} inputs ({', '.join(inputs)}); a spec's "
+            "model takes one tensor",
+            hints=["import a wrapper whose forward takes the one input"],
+        )
     gm = fx.GraphModule(tracer.root, graph)
     traced = Traced(model, gm, paths=paths)
     runs = []
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    for batch in BATCHES:
-        recorder = _Recorder(gm)
-        with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
-            recorder.run(torch.empty((batch, *sample)))
-        runs.append(recorder.seen)
+    # fake tensors log the failure of a wrong input shape with a traceback; the error says it once
+    fake_log = logging.getLogger("torch._subclasses.fake_tensor")
+    level, fake_log.level = fake_log.level, logging.CRITICAL
+    try:
+        for batch in BATCHES:
+            recorder = _Recorder(gm)
+            with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
+                recorder.run(torch.empty((batch, *sample)))
+            runs.append(recorder.seen)
+    finally:
+        fake_log.setLevel(level)
     for node in gm.graph.nodes:
         traced.values[node] = (runs[0].get(node), runs[1].get(node))
     return traced
