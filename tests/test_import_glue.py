@@ -121,6 +121,13 @@ class TwoInputs(nn.Module):
         return self.fc(x + y)
 
 
+class OwnDropout(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            x = x * (torch.rand_like(x) > 0.5)
+        return x
+
+
 def _failure(model: nn.Module, sample: tuple[int, ...] = (8,)) -> str:
     with pytest.raises(ImportFailure) as caught:
         import_model(model, sample)
@@ -159,3 +166,10 @@ def test_unused_weights_are_an_error_naming_the_module() -> None:
     message = _failure(torchvision.models.googlenet(aux_logits=True, init_weights=False), (3, 64, 64))
     assert message.startswith("aux1 (InceptionAux, ")
     assert "aux_logits=False" in message
+
+
+def test_training_only_code_of_ones_own_is_an_error() -> None:
+    """Traced in eval mode, a hand-written dropout would vanish from the spec: refused."""
+    message = _failure(nn.Sequential(nn.Linear(8, 8), OwnDropout()))
+    assert message.startswith(f"1 (OwnDropout), {_line_of(OwnDropout, 'torch.rand_like')}")
+    assert "computes something else in train mode than in eval mode" in message

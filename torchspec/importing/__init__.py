@@ -33,7 +33,7 @@ def import_model(
     """The spec (plain data) reproducing ``model`` on inputs of ``input_shape`` (one sample)."""
     from torchspec.importing.assemble import assemble
     from torchspec.importing.items import read_items
-    from torchspec.importing.trace import trace
+    from torchspec.importing.trace import check_train_mode, trace
     from torchspec.importing.verify import verify
 
     sample = tuple(int(s) for s in input_shape)
@@ -41,6 +41,7 @@ def import_model(
         raise ImportFailure(f"the input shape must be positive sizes, found {list(sample)}")
     traced = trace(model, sample)
     graph = read_items(traced)
+    check_train_mode(traced)
     layers = assemble(graph)
     data: dict[str, Any] = {"name": name or type(model).__name__}
     if description:

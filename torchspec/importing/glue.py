@@ -278,6 +278,8 @@ def glue(node: fx.Node, values: dict[fx.Node, tuple[Value, Value]]) -> Glue | No
     if key in (torch.chunk, "chunk"):
         args = c.bind((("chunks", None), ("dim", 0)))
         return Glue(_layer("Chunk", args, {"dim": 1}), [x])
+    if key in (torch.select, "select"):
+        return Glue({"type": "Select", **c.bind((("dim", None), ("index", None)))}, [x])
     if key == "expand":
         return _expand(c, x)
     raise c.fail(

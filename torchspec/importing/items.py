@@ -162,7 +162,8 @@ def _glue(node: fx.Node, values: Any, model: nn.Module) -> Any:
     except ImportFailure as exc:
         path = _innermost(node)
         module = model.get_submodule(path) if path else model
-        if not module._parameters or layer_type(module) is not None:
+        weights = [a for a in node.all_input_nodes if a.op == "get_attr"]
+        if not weights or not module._parameters or layer_type(module) is not None:
             raise
         cls, said = type(module), exc.message.removeprefix(module_of(node) + ", ")
         raise ImportFailure(

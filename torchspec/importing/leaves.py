@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,8 @@ _TORCHVISION = {
 }
 # torch's order: positional arguments, the window sizes, then the rest as declared (a stable sort)
 _SIZES = ("kernel_size", "stride", "padding", "output_padding", "dilation")
+# what the docstring of a file torchspec export --to python wrote says
+_EXPORTED = "exported by torchspec from "
 # methods a subclass may not override and still be its base layer
 _BEHAVIOUR = ("forward", "_conv_forward", "extra_repr")
 
@@ -65,12 +68,24 @@ def _known() -> dict[type, str]:
     return known
 
 
+def _exported(cls: type) -> str | None:
+    """torchspec's own layer a ``torchspec export --to python`` file defines for itself (its
+    standalone LayerNorm2d, Permute, StochasticDepth...: same name, same arguments), else None."""
+    name = cls.__name__
+    home = sys.modules.get(cls.__module__)
+    if name not in REGISTRY or home is None or _EXPORTED not in (home.__doc__ or ""):
+        return None
+    return name if REGISTRY[name].torch_home == "torchspec.nn" else None
+
+
 def layer_type(module: nn.Module) -> str | None:
     """The layer type ``module`` is, or None (a container, or a module of the model's own)."""
     known = _known()
     for cls in type(module).__mro__:
         if cls in known:
             return known[cls]
+        if _exported(cls) is not None:
+            return _exported(cls)
         if any(method in cls.__dict__ for method in _BEHAVIOUR):
             return None
     return None

@@ -24,7 +24,7 @@ from torch import nn
 from torchspec.importing.errors import ImportFailure, where
 from torchspec.importing.leaves import layer_type
 
-__all__ = ["BATCHES", "Traced", "Value", "trace"]
+__all__ = ["BATCHES", "Traced", "Value", "check_train_mode", "source_of", "trace"]
 
 BATCHES = (2, 3)
 # A node's value at each batch size: ("tensor", shape), an int, a tuple of values, None, or ("other", repr)
@@ -147,6 +147,40 @@ def trace(model: nn.Module, sample: tuple[int, ...]) -> Traced:
     for node in gm.graph.nodes:
         traced.values[node] = (runs[0].get(node), runs[1].get(node))
     return traced
+
+
+def check_train_mode(traced: Traced) -> None:
+    """The model traced in train mode must run the same calls as in eval mode: a spec's layers
+    (Dropout, BatchNorm, StochasticDepth) switch by themselves, but training-only code of the model's
+    own (a hand-written dropout) would silently be left out of a spec traced in eval mode."""
+    model = traced.model
+    model.train()
+    try:
+        graph = _Tracer().trace(model)
+    except Exception as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImportFailure(
+            f"cannot trace the model in train mode: {text} (at {_user_frame(exc, traced.paths)})"
+        ) from None
+    finally:
+        model.eval()
+    evals = list(traced.gm.graph.nodes)
+    trains = list(graph.nodes)
+    for i, node in enumerate(trains):
+        if i >= len(evals) or (node.op, _target_name(node)) != (evals[i].op, _target_name(evals[i])):
+            break
+    else:
+        if len(trains) == len(evals):
+            return
+        node = evals[len(trains)]
+    raise ImportFailure(
+        f"{where(node)}: forward computes something else in train mode than in eval mode from here on; "
+        "a spec's layers behave as the model in both modes",
+        hints=[
+            "training-only code of the model's own (a hand-written dropout) cannot be imported: use "
+            "torch.nn's layers (nn.Dropout) or torchvision's StochasticDepth"
+        ],
+    )
 
 
 def source_of(cls: type) -> str:
