@@ -146,6 +146,10 @@ def test_usage_and_factory_errors(tmp_path: Path) -> None:
     assert _usage("torchvision.models:resnet18", "--input", "3,0", "-o", out) == 2
     assert _usage("torchvision.models:resnet18", "--input", "3", "-o", "x.txt") == 2
     assert _usage("torchvision.models:resnet18", "--input", "3", "--arg", "1x", "-o", out) == 2
+    done = cli("import", "torchvision.models:resnet18", "--input", "3", "-o", str(tmp_path / "no" / "x.yaml"))
+    assert done.returncode == 1
+    assert "torchspec import: error: cannot write" in done.stderr and "does not exist" in done.stderr
+    assert "importing" not in done.stderr  # refused before anything is imported
     done = cli("import", "torchvision.models.resnet18", "--input", "3,8,8", "-o", out)
     assert done.returncode == 1
     assert "error: 'torchvision.models.resnet18' is not MODULE_PATH:FACTORY" in done.stderr

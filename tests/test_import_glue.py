@@ -128,6 +128,26 @@ class OwnDropout(nn.Module):
         return x
 
 
+class InPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        y.add_(x)
+        return torch.relu(y)
+
+
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * 2
+
+
 def _failure(model: nn.Module, sample: tuple[int, ...] = (8,)) -> str:
     with pytest.raises(ImportFailure) as caught:
         import_model(model, sample)
@@ -173,3 +193,11 @@ def test_training_only_code_of_ones_own_is_an_error() -> None:
     message = _failure(nn.Sequential(nn.Linear(8, 8), OwnDropout()))
     assert message.startswith(f"1 (OwnDropout), {_line_of(OwnDropout, 'torch.rand_like')}")
     assert "computes something else in train mode than in eval mode" in message
+
+
+def test_in_place_results_constants_and_a_bare_layer_are_errors() -> None:
+    message = _failure(InPlace())
+    assert message.startswith(f"<model> (InPlace), {_line_of(InPlace, 'y.add_(x)')}: y.add_(x): the result")
+    assert "has no layer for arithmetic with constants" in _failure(Scaled())
+    message = _failure(nn.Linear(8, 2))
+    assert message.startswith("the model is a single Linear layer: its weights have keys without a container")

@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith((".yaml", ".yml", ".json")):
         args.parser.error(f"-o {args.output}: the spec must be a .yaml, .yml or .json file")
     kwargs = {key: parse_value(text, f"--arg {key}={text}") for key, text in args.factory_args}
+    from torchspec.cli.build import check_output
+
+    problem = check_output(args.output)  # before any code is imported or run
+    if problem:
+        return _error(problem)
 
     from torchspec.importing import ImportFailure, import_model, load_factory, parse_target, write_spec
 

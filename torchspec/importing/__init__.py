@@ -33,12 +33,20 @@ def import_model(
     """The spec (plain data) reproducing ``model`` on inputs of ``input_shape`` (one sample)."""
     from torchspec.importing.assemble import assemble
     from torchspec.importing.items import read_items
+    from torchspec.importing.leaves import layer_type
     from torchspec.importing.trace import check_train_mode, trace
     from torchspec.importing.verify import verify
 
     sample = tuple(int(s) for s in input_shape)
     if not sample or any(s < 1 for s in sample):
         raise ImportFailure(f"the input shape must be positive sizes, found {list(sample)}")
+    whole = layer_type(model)
+    if whole is not None:
+        raise ImportFailure(
+            f"the model is a single {whole} layer: its weights have keys without a container "
+            f"({', '.join(list(model.state_dict())[:2]) or 'none'}), and a spec's layers sit in one",
+            hints=["import a model holding it (nn.Sequential(layer): keys 0.weight, ...)"],
+        )
     traced = trace(model, sample)
     graph = read_items(traced)
     check_train_mode(traced)

@@ -151,6 +151,14 @@ def read_items(traced: Traced) -> Graph:
             output = ref(result, node)
     assert output is not None
     _check_unused(model, called, items)
+    read = {id(r[0]) for item in items for r in item.inputs} | {id(output[0])}
+    for item in items:
+        if id(item) not in read:
+            raise ImportFailure(
+                f"{where(item.node)}: the result of {item.node.name} is never used (an in-place call "
+                "whose result is dropped?); a spec's layers each give a new value",
+                hints=["write `x = x.add(y)` rather than `x.add_(y)`"],
+            )
     return Graph(items, output)
 
 

@@ -128,6 +128,7 @@ def trace(model: nn.Module, sample: tuple[int, ...]) -> Traced:
             "model takes one tensor",
             hints=["import a wrapper whose forward takes the one input"],
         )
+    _annotate(graph, model)
     gm = fx.GraphModule(tracer.root, graph)
     traced = Traced(model, gm, paths=paths)
     runs = []
@@ -149,6 +150,13 @@ def trace(model: nn.Module, sample: tuple[int, ...]) -> Traced:
     return traced
 
 
+def _annotate(graph: fx.Graph, model: nn.Module) -> None:
+    """Nodes of the model's own forward get its class in their module stack (for messages)."""
+    for node in graph.nodes:
+        if not node.meta.get("nn_module_stack"):
+            node.meta["nn_module_stack"] = {"": ("", type(model))}
+
+
 def check_train_mode(traced: Traced) -> None:
     """The model traced in train mode must run the same calls as in eval mode: a spec's layers
     (Dropout, BatchNorm, StochasticDepth) switch by themselves, but training-only code of the model's
@@ -164,6 +172,7 @@ def check_train_mode(traced: Traced) -> None:
         ) from None
     finally:
         model.eval()
+    _annotate(graph, model)
     evals = list(traced.gm.graph.nodes)
     trains = list(graph.nodes)
     for i, node in enumerate(trains):

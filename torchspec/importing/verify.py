@@ -37,9 +37,7 @@ def verify(data: dict[str, Any], model: nn.Module, output: tuple[int, ...]) -> N
     try:
         report = infer_shapes(load_spec(data), batch=2)
     except SpecError as err:
-        raise ImportFailure(
-            f"the spec torchspec import made does not check (a torchspec bug):\n{err}"
-        ) from None
+        raise ImportFailure(f"the spec written from the model does not check:\n{err}") from None
     if tuple(report.output) != tuple(output):
         raise ImportFailure(
             f"the spec computes {list(report.output)} at batch 2, the model {list(output)} (a torchspec bug)"
