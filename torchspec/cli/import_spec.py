@@ -13,6 +13,8 @@ import re
 import sys
 from typing import Any
 
+from torchspec.cli.args import positive_int
+
 __all__ = ["register", "run"]
 
 _ARG_KEY = re.compile(r"^[A-Za-z_]\w*$")
@@ -71,6 +73,13 @@ def register(subparsers: Any) -> None:
         help="a keyword argument for FACTORY, read like a spec value (num_classes=10, "
         "aux_logits=false); repeatable",
     )
+    parser.add_argument(
+        "--ids",
+        type=positive_int,
+        default=None,
+        metavar="HIGH",
+        help="the input is int64 token ids 0 .. HIGH - 1 (for a model starting with an Embedding)",
+    )
     parser.add_argument("--name", default=None, help="the spec's name (default: FACTORY)")
     parser.set_defaults(func=run, parser=parser)
 
@@ -108,12 +117,16 @@ def run(args: argparse.Namespace) -> int:
             args.input,
             name=args.name or factory_name.rpartition(".")[2],
             description=f"imported from {shown} by torchspec import",
+            ids=args.ids,
         )
     except ImportFailure as exc:
         return _error(str(exc))
-    write_spec(
-        data, args.output, header=f"torchspec import {args.target} --input {','.join(map(str, args.input))}"
-    )
+    except Exception as exc:  # a model torchspec import did not foresee: say so, without a traceback
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return _error(f"importing {args.target} failed unexpectedly ({reason}); please report it")
+    shape = ",".join(map(str, args.input))
+    ids = f" --ids {args.ids}" if args.ids else ""
+    write_spec(data, args.output, header=f"torchspec import {args.target} --input {shape}{ids}")
     count = sum(1 for _ in model.state_dict())
     sys.stdout.write(f"wrote {args.output}: {count} state_dict entries, the model's own keys\n")
     return 0

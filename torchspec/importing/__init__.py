@@ -29,8 +29,10 @@ def import_model(
     *,
     name: str | None = None,
     description: str | None = None,
+    ids: int | None = None,
 ) -> dict[str, Any]:
-    """The spec (plain data) reproducing ``model`` on inputs of ``input_shape`` (one sample)."""
+    """The spec (plain data) reproducing ``model`` on inputs of ``input_shape`` (one sample);
+    ``ids``: the input is int64 token ids ``0 .. ids - 1`` (``input: {dtype: int64, high: ids}``)."""
     from torchspec.importing.assemble import assemble
     from torchspec.importing.items import read_items
     from torchspec.importing.leaves import layer_type
@@ -47,14 +49,14 @@ def import_model(
             f"({', '.join(list(model.state_dict())[:2]) or 'none'}), and a spec's layers sit in one",
             hints=["import a model holding it (nn.Sequential(layer): keys 0.weight, ...)"],
         )
-    traced = trace(model, sample)
+    traced = trace(model, sample, ids)
     graph = read_items(traced)
     check_train_mode(traced)
     layers = assemble(graph)
     data: dict[str, Any] = {"name": name or type(model).__name__}
     if description:
         data["description"] = description
-    data["input"] = list(sample)
+    data["input"] = list(sample) if ids is None else {"shape": list(sample), "dtype": "int64", "high": ids}
     data["layers"] = _plain(layers)
     out_node = next(n for n in traced.gm.graph.nodes if n.op == "output").args[0]
     verify(data, model, tuple(traced.values[out_node][0][1]))

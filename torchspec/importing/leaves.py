@@ -97,13 +97,43 @@ def _bias(module: nn.Module) -> bool:
 
 # (type, field) -> how to read it where torch does not keep the argument itself; None: not kept
 # and not needed (the weights carry it: PReLU's init value)
-_READERS: dict[tuple[str, str], Callable[[nn.Module], Any] | None] = {
+_READERS: dict[tuple[str, str], Callable[[Any], Any] | None] = {
     ("MultiheadAttention", "bias"): lambda m: m.in_proj_bias is not None,
     ("MultiheadAttention", "add_bias_kv"): lambda m: m.bias_k is not None,
     ("MultiheadAttention", "kdim"): lambda m: None if m.kdim == m.embed_dim else m.kdim,
     ("MultiheadAttention", "vdim"): lambda m: None if m.vdim == m.embed_dim else m.vdim,
     ("PReLU", "init"): None,
 }
+for _layer in ("TransformerEncoderLayer", "TransformerDecoderLayer"):
+    _READERS.update(
+        {
+            (_layer, "nhead"): lambda m: m.self_attn.num_heads,
+            (_layer, "dim_feedforward"): lambda m: m.linear1.out_features,
+            (_layer, "dropout"): lambda m: m.dropout.p,
+            (_layer, "activation"): lambda m: _activation(m.activation),
+            (_layer, "layer_norm_eps"): lambda m: m.norm1.eps,
+            (_layer, "batch_first"): lambda m: m.self_attn.batch_first,
+            (_layer, "bias"): lambda m: m.linear1.bias is not None,
+        }
+    )
+for _stack, _inner in (("TransformerEncoder", "encoder_layer"), ("TransformerDecoder", "decoder_layer")):
+    _READERS.update(
+        {
+            (_stack, _inner): lambda m: leaf_layer("layers.0", m.layers[0]),
+            (_stack, "norm"): lambda m: None if m.norm is None else leaf_layer("norm", m.norm),
+        }
+    )
+
+
+def _activation(function: Any) -> str:
+    """A Transformer layer's activation as its argument: torch keeps the function (or module)."""
+    import torch.nn.functional as F
+
+    if function is F.relu or isinstance(function, nn.ReLU):
+        return "relu"
+    if function is F.gelu or (isinstance(function, nn.GELU) and function.approximate == "none"):
+        return "gelu"
+    raise ImportFailure(f"a Transformer layer's activation {function!r} is not 'relu' or 'gelu'")
 
 
 def _plain(value: Any) -> Any:

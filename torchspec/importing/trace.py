@@ -104,8 +104,9 @@ def _user_frame(exc: BaseException, paths: dict[int, str]) -> str:
     return module_at or "<unknown place>"
 
 
-def trace(model: nn.Module, sample: tuple[int, ...]) -> Traced:
-    """Trace ``model`` (in eval mode) and record every node's value at batch sizes 2 and 3."""
+def trace(model: nn.Module, sample: tuple[int, ...], ids: int | None = None) -> Traced:
+    """Trace ``model`` (in eval mode) and record every node's value at batch sizes 2 and 3; with
+    ``ids`` the input is int64 token ids (0 .. ids - 1) rather than floats."""
     model.eval()
     paths = {id(m): p for p, m in model.named_modules()}
     tracer = _Tracer()
@@ -141,7 +142,10 @@ def trace(model: nn.Module, sample: tuple[int, ...]) -> Traced:
         for batch in BATCHES:
             recorder = _Recorder(gm)
             with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
-                recorder.run(torch.empty((batch, *sample)))
+                given = (
+                    torch.zeros((batch, *sample), dtype=torch.int64) if ids else torch.empty((batch, *sample))
+                )
+                recorder.run(given)
             runs.append(recorder.seen)
     finally:
         fake_log.setLevel(level)

@@ -19,13 +19,15 @@ from torchspec.importing.leaves import layer_type
 
 __all__ = ["verify"]
 
+_WHOLE = re.compile(r"(?<![\w.])(-?\d+)\.0(?![\d.e])")
 _REPEATED = re.compile(r"\((-?\d+)(?:, \1)*,?\)")
 
 
 def _args(module: nn.Module) -> str:
     """What ``repr`` shows inside the parentheses, with ``output_size=(1, 1)`` as
     ``output_size=1`` (the spec writes one int for equal sizes)."""
-    return _REPEATED.sub(r"\1", repr(module).partition("(")[2].removesuffix(")"))
+    text = _REPEATED.sub(r"\1", repr(module).partition("(")[2].removesuffix(")"))
+    return _WHOLE.sub(r"\1", text)  # beta=2 as torch keeps it, 2.0 as the spec reads it
 
 
 def verify(data: dict[str, Any], model: nn.Module, output: tuple[int, ...]) -> None:
