@@ -11,7 +11,6 @@ spec cannot say.
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -58,6 +57,19 @@ def _summary(value: Any) -> Value:
     if isinstance(value, (tuple, list)):
         return tuple(_summary(v) for v in value)
     return ("other", type(value).__name__)
+
+
+class _Runner(nn.Module):
+    """Runs the graph node by node (a module, so ``functional_call`` can swap its tensors)."""
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__()
+        self.gm = gm
+
+    def forward(self, x: torch.Tensor) -> dict[fx.Node, Value]:
+        recorder = _Recorder(self.gm)
+        recorder.run(x)
+        return recorder.seen
 
 
 class _Recorder(fx.Interpreter):
@@ -133,22 +145,15 @@ def trace(model: nn.Module, sample: tuple[int, ...], ids: int | None = None) -> 
     gm = fx.GraphModule(tracer.root, graph)
     traced = Traced(model, gm, paths=paths)
     runs = []
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
-    # fake tensors log the failure of a wrong input shape with a traceback; the error says it once
-    fake_log = logging.getLogger("torch._subclasses.fake_tensor")
-    level, fake_log.level = fake_log.level, logging.CRITICAL
-    try:
-        for batch in BATCHES:
-            recorder = _Recorder(gm)
-            with FakeTensorMode(allow_non_fake_inputs=True), torch.no_grad():
-                given = (
-                    torch.zeros((batch, *sample), dtype=torch.int64) if ids else torch.empty((batch, *sample))
-                )
-                recorder.run(given)
-            runs.append(recorder.seen)
-    finally:
-        fake_log.setLevel(level)
+    # on the meta device: the model's tensors swapped for meta copies of them for the call (no
+    # memory, no compute), the model itself untouched
+    state = {f"gm.{k}": v.to("meta") for k, v in [*gm.named_parameters(), *gm.named_buffers()]}
+    runner = _Runner(gm)
+    for batch in BATCHES:
+        dtype = torch.int64 if ids else torch.float32
+        given = torch.zeros((batch, *sample), dtype=dtype, device="meta")
+        with torch.no_grad():
+            runs.append(torch.func.functional_call(runner, state, (given,), strict=False))
     for node in gm.graph.nodes:
         traced.values[node] = (runs[0].get(node), runs[1].get(node))
     return traced
