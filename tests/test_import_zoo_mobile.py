@@ -1,6 +1,5 @@
-"""torchspec import on torchvision's mobile and transformer models: MobileNetV2/V3, EfficientNet-B0,
-SqueezeNet, ShuffleNetV2 (channel shuffle from sizes), ConvNeXt (layer scale: a learned tensor)
-and ViT (class token, position embedding, attention). As tests/test_import_zoo_cnn.py: the written
+"""torchspec import on torchvision's mobile models: MobileNetV2/V3 (squeeze-excitation), EfficientNet-B0
+(stochastic depth) and SqueezeNet (Fire concatenation). As tests/test_import_zoo_cnn.py: the written
 spec loads torchvision's state_dict strictly and computes its outputs.
 """
 
@@ -13,7 +12,6 @@ import pytest
 import torch
 import torchvision
 from import_check import reproduce
-from torchvision.models.vision_transformer import VisionTransformer
 
 M = torchvision.models
 SMALL_VIT = {
@@ -29,9 +27,6 @@ CASES: list[tuple[str, Any, dict[str, Any], tuple[int, ...]]] = [
     ("mobilenet_v3_small", M.mobilenet_v3_small, {"num_classes": 10}, (3, 32, 32)),
     ("efficientnet_b0", M.efficientnet_b0, {"num_classes": 10}, (3, 32, 32)),
     ("squeezenet1_1", M.squeezenet1_1, {"num_classes": 10}, (3, 32, 32)),
-    ("shufflenet_v2_x1_0", M.shufflenet_v2_x1_0, {"num_classes": 10}, (3, 32, 32)),
-    ("convnext_tiny", M.convnext_tiny, {"num_classes": 10}, (3, 32, 32)),
-    ("vit_small", VisionTransformer, SMALL_VIT, (3, 32, 32)),  # vit_b_16's code, smaller sizes
 ]
 
 
@@ -41,14 +36,3 @@ def test_import_reproduces_torchvision(
 ) -> None:
     torch.manual_seed(0)
     reproduce(factory(**kwargs), sample, tmp_path, name=name)
-
-
-def test_vit_b_16_keys_and_learned_tensors(tmp_path: Path) -> None:
-    """vit_b_16 itself (86M parameters): checked and built on the meta device, its keys and shapes
-    torchvision's; class_token and encoder.pos_embedding are Parameter entries where torchvision
-    holds them."""
-    data = reproduce(M.vit_b_16(image_size=32), (3, 32, 32), tmp_path, outputs=False)
-    top = {layer.get("name"): layer for layer in data["layers"]}
-    assert top["class_token"] == {"name": "class_token", "type": "Parameter", "shape": [1, 1, 768]}
-    encoder = {layer.get("name"): layer for layer in top["encoder"]["layers"]}
-    assert encoder["pos_embedding"]["shape"] == [1, 5, 768]  # 4 patches and the class token
