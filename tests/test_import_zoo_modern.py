@@ -36,7 +36,16 @@ def test_import_reproduces_torchvision(
     name: str, factory: Any, kwargs: dict[str, Any], sample: tuple[int, ...], tmp_path: Path
 ) -> None:
     torch.manual_seed(0)
-    reproduce(factory(**kwargs), sample, tmp_path, name=name)
+    data = reproduce(factory(**kwargs), sample, tmp_path, name=name)
+    if name.startswith("shufflenet"):  # each of the 4 + 8 + 4 units' view/transpose/view
+        assert _types(data["layers"]).count("ChannelShuffle") == 16
+
+
+def _types(layers: list[dict[str, Any]]) -> list[str]:
+    found = []
+    for layer in layers:
+        found += _types(layer["layers"]) if "layers" in layer else [layer["type"]]
+    return found
 
 
 def test_vit_b_16_keys_and_learned_tensors(tmp_path: Path) -> None:

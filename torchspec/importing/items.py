@@ -18,7 +18,7 @@ from torch import nn
 from torchspec.importing.errors import ImportFailure, module_of, where
 from torchspec.importing.glue import glue, is_tensor
 from torchspec.importing.leaves import layer_type, leaf_layer
-from torchspec.importing.trace import Traced, source_of
+from torchspec.importing.trace import BATCHES, Traced, source_of
 
 __all__ = ["INPUT", "Graph", "Item", "Ref", "read_items"]
 
@@ -151,6 +151,7 @@ def read_items(traced: Traced) -> Graph:
             output = ref(result, node)
     assert output is not None
     _check_unused(model, called, items)
+    items = _channel_shuffles(items, values)
     read = {id(r[0]) for item in items for r in item.inputs} | {id(output[0])}
     for item in items:
         if id(item) not in read:
@@ -179,6 +180,46 @@ def _glue(node: fx.Node, values: Any, model: nn.Module) -> Any:
             f"model's own that computes with its own weights, not a torchspec layer: {said}",
             hints=["torchspec import knows torch.nn's layers; replace it with them, or write it as a block"],
         ) from None
+
+
+def _channel_shuffles(items: list[Item], values: Any) -> list[Item]:
+    """ShuffleNet's ``view(n, g, c // g, h, w)``, ``transpose(1, 2)``, ``view(n, c, h, w)``: one
+    ChannelShuffle(g) (the same permutation of the channels, exactly), when nothing else reads the
+    steps between."""
+    readers: dict[int, int] = {}
+    for item in items:
+        for r in item.inputs:
+            readers[id(r[0])] = readers.get(id(r[0]), 0) + 1
+    gone: set[int] = set()
+    for last in items:
+        if last.layer.get("type") != "Reshape" or last.layer.get("include_batch") or len(last.inputs) != 1:
+            continue
+        middle = last.inputs[0][0]
+        if middle is INPUT or middle.layer.get("type") != "Permute" or readers.get(id(middle)) != 1:
+            continue
+        first = middle.inputs[0][0]
+        if first is INPUT or first.layer.get("type") != "Reshape" or readers.get(id(first)) != 1:
+            continue
+        split, merged, dims = first.layer["shape"], last.layer["shape"], middle.layer["dims"]
+        rank = len(split) + 1
+        if first.layer.get("include_batch") or dims != [0, 2, 1, *range(3, rank)]:
+            continue
+        if len(split) != len(merged) + 1 or split[0] * split[1] != merged[0] or split[2:] != merged[1:]:
+            continue
+        source = first.node.args[0]
+        if not isinstance(source, fx.Node) or values[source][0] != ("tensor", (BATCHES[0], *merged)):
+            continue  # the channels split and merged again must be the input's
+        if (
+            first.owner != last.owner
+            or middle.owner != last.owner
+            or last.inputs[0][1]
+            or middle.inputs[0][1]
+        ):
+            continue
+        last.layer = {"type": "ChannelShuffle", "groups": split[0]}
+        last.inputs = list(first.inputs)
+        gone |= {id(first), id(middle)}
+    return [item for item in items if id(item) not in gone]
 
 
 def _is_parameter(gm: fx.GraphModule, node: fx.Node) -> bool:
