@@ -56,10 +56,25 @@ class Views(nn.Module):
         return self.head(z.view(z.size(0), -1)) + z[:, 0].mean(1, keepdim=True)
 
 
-@pytest.mark.parametrize("model", [Glue, Views], ids=["glue", "views"])
+class Pools(nn.Module):
+    """Functional pooling and F.interpolate (a U-Net's up-sampling), skip-concatenated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(2, 4, 3, padding=1)
+        self.up = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.down(x)  # [N, 4, 8, 8]
+        y = F.max_pool2d(skip, 2) + F.avg_pool2d(skip, 3, stride=2, padding=1, count_include_pad=False)
+        y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+        return self.up(torch.cat([y, skip], dim=1))
+
+
+@pytest.mark.parametrize("model", [Glue, Views, Pools], ids=["glue", "views", "pools"])
 def test_glue_becomes_layers(model: type[nn.Module], tmp_path: Path) -> None:
     torch.manual_seed(0)
-    sample = (3, 8, 8) if model is Glue else (4, 10)
+    sample = {Glue: (3, 8, 8), Views: (4, 10), Pools: (2, 8, 8)}[model]
     reproduce(model(), sample, tmp_path)
 
 

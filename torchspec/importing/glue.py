@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 import torch.fx as fx
-import torch.nn.functional as F
 
 from torchspec.importing.errors import ImportFailure, where
+from torchspec.importing.functions import ACTIVATIONS, ADD, CAT, MUL, POOLS, WINDOWS
 from torchspec.importing.trace import BATCHES, Value
 
 __all__ = ["BATCH", "Glue", "glue"]
@@ -103,37 +103,6 @@ def _layer(type_name: str, given: dict[str, Any], defaults: dict[str, Any]) -> d
             continue
         data[key] = value
     return data
-
-
-# function or method name -> (layer type, (argument, default)..., the layer's own defaults)
-_ACTIVATIONS: dict[Any, tuple[str, tuple[tuple[str, Any], ...]]] = {
-    F.relu: ("ReLU", (("inplace", False),)),
-    torch.relu: ("ReLU", ()),
-    "relu": ("ReLU", ()),
-    "relu_": ("ReLU", ()),
-    F.relu6: ("ReLU6", (("inplace", False),)),
-    F.gelu: ("GELU", (("approximate", "none"),)),
-    F.silu: ("SiLU", (("inplace", False),)),
-    F.hardswish: ("Hardswish", (("inplace", False),)),
-    F.hardsigmoid: ("Hardsigmoid", (("inplace", False),)),
-    F.leaky_relu: ("LeakyReLU", (("negative_slope", 0.01), ("inplace", False))),
-    torch.sigmoid: ("Sigmoid", ()),
-    "sigmoid": ("Sigmoid", ()),
-    torch.tanh: ("Tanh", ()),
-    "tanh": ("Tanh", ()),
-    F.softmax: ("Softmax", (("dim", None),)),
-    "softmax": ("Softmax", (("dim", None),)),
-    F.log_softmax: ("LogSoftmax", (("dim", None),)),
-    F.dropout: ("Dropout", (("p", 0.5), ("training", True), ("inplace", False))),
-}
-_POOLS: dict[Any, str] = {
-    F.adaptive_avg_pool1d: "AdaptiveAvgPool1d",
-    F.adaptive_avg_pool2d: "AdaptiveAvgPool2d",
-    F.adaptive_avg_pool3d: "AdaptiveAvgPool3d",
-}
-_ADD = {operator.add, operator.iadd, torch.add, "add", "add_", "__add__", "__iadd__"}
-_MUL = {operator.mul, operator.imul, torch.mul, "mul", "mul_", "__mul__", "__imul__"}
-_CAT = {torch.cat, torch.concat}
 
 
 def _key(node: fx.Node) -> Any:
@@ -226,11 +195,11 @@ def glue(node: fx.Node, values: dict[fx.Node, tuple[Value, Value]]) -> Glue | No
     if not _holds_tensor(values[node][0]):
         return None  # sizes, their arithmetic, torch._assert: already evaluated
     x = node.args[0] if node.args else None
-    if key in _ADD:
+    if key in ADD:
         return _merge(c, "Add")
-    if key in _MUL:
+    if key in MUL:
         return _merge(c, "Mul")
-    if key in _CAT:
+    if key in CAT:
         tensors = node.args[0] if node.args else node.kwargs.get("tensors")
         dim = c.bind((("dim", 0),))["dim"]
         if not isinstance(tensors, (list, tuple)) or not all(isinstance(t, fx.Node) for t in tensors):
@@ -240,15 +209,21 @@ def glue(node: fx.Node, values: dict[fx.Node, tuple[Value, Value]]) -> Glue | No
         return Glue(_layer("Concat", {"dim": dim}, {"dim": 1}), list(tensors))
     if not isinstance(x, fx.Node):
         raise c.fail(f"{_describe(node)} has no layer in torchspec")
-    if key in _ACTIVATIONS:
-        type_name, names = _ACTIVATIONS[key]
+    if key in ACTIVATIONS:
+        type_name, names = ACTIVATIONS[key]
         args = c.bind(names)
         if key in ("relu_",):
             args["inplace"] = True
         args.pop("training", None)  # F.dropout(x, p, self.training): a Dropout layer does the same
         return Glue(_layer(type_name, args, dict(names)), [x])
-    if key in _POOLS:
-        return Glue(_layer(_POOLS[key], c.bind((("output_size", None),)), {}), [x])
+    if key in POOLS:
+        return Glue(_layer(POOLS[key], c.bind((("output_size", None),)), {}), [x])
+    if key in WINDOWS:
+        type_name, names = WINDOWS[key]
+        args = c.bind(names)
+        if args.pop("return_indices", False) or args.pop("antialias", False):
+            raise c.fail(f"{_describe(node)} with return_indices or antialias: not supported")
+        return Glue(_layer(type_name, args, dict(names)), [x])
     if key in (torch.flatten, "flatten"):
         args = c.bind((("start_dim", 0), ("end_dim", -1)))
         if args["start_dim"] == 0:
