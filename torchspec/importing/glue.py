@@ -261,6 +261,6 @@ def glue(node: fx.Node, values: dict[fx.Node, tuple[Value, Value]]) -> Glue | No
         f"{_describe(node)} has no torchspec layer",
         hints=[
             "torchspec import maps +, *, torch.cat, flatten, mean, view/reshape, permute, "
-            "transpose, chunk, indexing and the common activations"
+            "transpose, chunk, select, indexing, pooling, interpolate and the common activations"
         ],
     )
