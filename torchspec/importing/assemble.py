@@ -207,7 +207,12 @@ def _emit(box: _Box, boxes: dict[str, _Box]) -> list[dict[str, Any]]:
                 )
             name = None
         elif name is not None and not _NAME.match(name):
-            raise ImportFailure(f"{_describe_path(box.path)}: the child name {name!r} is not a spec name")
+            raise ImportFailure(
+                f"{_describe_path(box.path)}: the child name {name!r} is not a spec name",
+                hints=[
+                    "spec names are identifiers (letters, digits, _), so this state_dict key cannot be kept"
+                ],
+            )
         elif name is None and id(entry) in named:
             name = _fresh(_base(entry), taken)
         if name is not None:
