@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import cli, process, write_spec
+from export_specs import CONV, SKIP
 
 import torchspec
 from torchspec.builder import random_input
@@ -19,32 +20,6 @@ from torchspec.infer import infer_shapes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-
-CONV = """\
-name: conv
-input: [3, 12, 12]
-layers:
-  - {name: conv, type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1}
-  - {name: bn, type: BatchNorm2d}
-  - ReLU
-  - {type: MaxPool2d, kernel_size: 2}
-  - Flatten
-  - {name: head, type: Linear, out_features: 5}
-"""
-
-SKIP = """\
-name: skip
-input: [2, 8, 8]
-layers:
-  - {name: stem, type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1}
-  - {name: act, type: ReLU}
-  - {name: conv, type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1}
-  - {name: add, type: Add, from: [conv, stem]}
-  - {name: cat, type: Concat, dim: 1, from: [add, input]}
-  - {name: pool, type: AdaptiveAvgPool2d, output_size: 1}
-  - Flatten
-  - {name: head, type: Linear, out_features: 3}
-"""
 
 # shapes that hold for one sample only: [N, 3] -> [1, 3]
 BATCH_BOUND = """\

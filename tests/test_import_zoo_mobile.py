@@ -14,14 +14,6 @@ import torchvision
 from import_check import reproduce
 
 M = torchvision.models
-SMALL_VIT = {
-    "image_size": 32,
-    "patch_size": 8,
-    "num_layers": 2,
-    "num_heads": 4,
-    "hidden_dim": 32,
-    "mlp_dim": 64,
-}
 CASES: list[tuple[str, Any, dict[str, Any], tuple[int, ...]]] = [
     ("mobilenet_v2", M.mobilenet_v2, {"num_classes": 10}, (3, 32, 32)),
     ("mobilenet_v3_small", M.mobilenet_v3_small, {"num_classes": 10}, (3, 32, 32)),
