@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent / "torchspec"
 # stage or lower ones; below the last stage, none imports a module outside these sets (training's
 # loop, cli, report...: above them all). The torch stage may use helpers outside (fileio, memory).
 STAGES: list[tuple[str, set[str]]] = [
-    ("diagnostics", {"errors", "lookalikes", "diagnose", "messages", "pydantic_errors", "catalogue"}),
+    (
+        "diagnostics",
+        {"errors", "lookalikes", "diagnose", "wording", "value_rules", "messages", "pydantic_errors"}
+        | {"catalogue"},
+    ),
     ("text", {"scalars", "document", "source", "source_json"}),
     (
         "spec",
