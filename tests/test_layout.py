@@ -26,7 +26,7 @@ STAGES: list[tuple[str, set[str]]] = [
         {"errors", "lookalikes", "diagnose", "wording", "value_rules", "messages", "pydantic_errors"}
         | {"catalogue"},
     ),
-    ("text", {"scalars", "document", "source", "source_json"}),
+    ("text", {"scalars", "document", "source_yaml", "source", "source_json"}),
     (
         "spec",
         {"expr_parse", "expr", "template", "blocks", "expand_values", "wiring", "expand", "layers"}
