@@ -38,7 +38,7 @@ STAGES: list[tuple[str, set[str]]] = [
         },
     ),
     ("graph", {"graph"}),
-    ("shapes", {"shape_errors", "state_order", "dtype_flow", "infer"}),
+    ("shapes", {"shape_errors", "state_order", "dtype_flow", "shape_report", "infer"}),
     ("torch", {"builder"}),
 ]
 
