@@ -39,7 +39,7 @@ STAGES: list[tuple[str, set[str]]] = [
     ),
     ("graph", {"graph"}),
     ("shapes", {"shape_errors", "state_order", "dtype_flow", "shape_report", "infer"}),
-    ("torch", {"builder"}),
+    ("torch", {"model_file", "builder"}),
 ]
 
 
