@@ -30,6 +30,11 @@ Graphs (the contract every layer follows):
 * ``torch_factory()`` is the class the layer becomes (``torch.nn.<type>`` by default; torchspec's
   own merge and tensor layers return a module of :mod:`torchspec.nn`); ``torch_module(args)``
   instantiates it. The builder has no per-type code.
+
+This module gathers the contract for the family modules; it is defined in
+:mod:`~torchspec.layers.shapes` (shapes, :class:`Inferred`, :class:`ShapeError` and the helpers
+rules share), :mod:`~torchspec.layers.names` (``name:`` and ``from:``), :mod:`~torchspec.layers.layer`
+(:class:`Layer`) and :mod:`~torchspec.layers.registry` (:data:`REGISTRY`, :func:`register`).
 """
 
 from torchspec.layers.layer import InlineLayer, Layer, build_inline
