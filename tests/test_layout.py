@@ -21,8 +21,12 @@ ROOT = Path(__file__).resolve().parent.parent / "torchspec"
 # stage or lower ones; below the last stage, none imports a module outside these sets (training's
 # loop, cli, report...: above them all). The torch stage may use helpers outside (fileio, memory).
 STAGES: list[tuple[str, set[str]]] = [
-    ("diagnostics", {"errors", "lookalikes", "diagnose", "messages", "pydantic_errors", "catalogue"}),
-    ("text", {"scalars", "document", "source", "source_json"}),
+    (
+        "diagnostics",
+        {"errors", "lookalikes", "diagnose", "wording", "value_rules", "messages", "pydantic_errors"}
+        | {"catalogue"},
+    ),
+    ("text", {"scalars", "document", "source_yaml", "source", "source_json"}),
     (
         "spec",
         {"expr_parse", "expr", "template", "blocks", "expand_values", "wiring", "expand", "layers"}
@@ -34,8 +38,8 @@ STAGES: list[tuple[str, set[str]]] = [
         },
     ),
     ("graph", {"graph"}),
-    ("shapes", {"shape_errors", "state_order", "dtype_flow", "infer"}),
-    ("torch", {"builder"}),
+    ("shapes", {"shape_errors", "state_order", "dtype_flow", "shape_report", "infer"}),
+    ("torch", {"model_file", "builder"}),
 ]
 
 

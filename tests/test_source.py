@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torchspec import scalars, source
+from torchspec import scalars, source, source_yaml
 from torchspec.errors import SpecError
 from torchspec.source import MAX_BYTES, MAX_DEPTH, Document, Pos, load_document, parse_document
 
@@ -596,7 +596,7 @@ def test_yaml_depth_100000(prefix: str, monkeypatch: pytest.MonkeyPatch) -> None
             consumed += 1
             yield event
 
-    monkeypatch.setattr(source.yaml, "parse", counting_parse)
+    monkeypatch.setattr(source_yaml.yaml, "parse", counting_parse)
     line, col, message, _ = error_of(prefix + "[" * 100_000)
     assert 0 < consumed <= 2 * MAX_DEPTH  # a few framing events, then one per level
     assert message == f"nesting is deeper than {MAX_DEPTH} levels"
@@ -633,7 +633,7 @@ def test_depth_through_an_alias() -> None:
 def test_pure_python_loader_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = [BLOCK, FLOW_EXAMPLE, "a: &x {b: [1, 'é', {c: ~}]}\nd: *x\ne: |\n  text\n  more\nf: 0x1F\n"]
     fast = [parse_document(text) for text in texts]
-    monkeypatch.setattr(source, "_LOADER", yaml.SafeLoader)
+    monkeypatch.setattr(source_yaml, "LOADER", yaml.SafeLoader)  # read at each build
     for text, expected in zip(texts, fast):
         slow = parse_document(text)
         assert (slow.data, slow.value_pos, slow.key_pos) == (

@@ -50,7 +50,7 @@ __all__ = [
 
 
 # The family modules, each defining its layers once with @register. They are imported lazily (see
-# base.Registry): only the families a spec uses are built, which keeps `torchspec check` quick.
+# registry.Registry): only the families a spec uses are built, which keeps `torchspec check` quick.
 FAMILIES = (
     "activation",
     "attention",
@@ -59,6 +59,7 @@ FAMILIES = (
     "dropout",
     "linear",
     "merge",
+    "norm_batch",  # before norm: the registry (and the schema) lists BatchNorm first
     "norm",
     "padding",
     "pool",
