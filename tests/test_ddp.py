@@ -6,9 +6,11 @@ and DDP's average of two mean-reduced gradients over B is the mean gradient over
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -42,24 +44,32 @@ train:
 """
 
 
-def _torchrun(spec: Path, weights: Path, *args: str) -> subprocess.CompletedProcess[str]:
+TESTS = Path(__file__).resolve().parent
+# torchspec under torchrun with a DDP comm hook that records every gradient all-reduce (see the file)
+COUNTING = [str(TESTS / "ddp_counting.py")]
+
+
+def _torchrun(
+    spec: Path, weights: Path, *args: str, entry: Sequence[str] = ("-m", "torchspec")
+) -> subprocess.CompletedProcess[str]:
     weights.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1", RANK_WEIGHTS_ENV: str(weights)}
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS.parent), *filter(None, [env.get("PYTHONPATH")])])
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    command += ["-m", "torchspec", "train", str(spec), "--set", "train.parallel=ddp", *args]
+    command += [*entry, "train", str(spec), "--set", "train.parallel=ddp", *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
 
-def _single(spec: Path, out: Path, epochs: int) -> list[dict[str, object]]:
+def _single(spec: Path, out: Path, epochs: int, *more: str, batch: int = 16) -> list[dict[str, object]]:
     """One process, batch 16 = 2 ranks x 8, the same seed: the same global batches."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        overrides = ["train.batch_size=16", f"train.epochs={epochs}", f"train.output_dir={out}"]
+        overrides = [f"train.batch_size={batch}", f"train.epochs={epochs}", f"train.output_dir={out}", *more]
         return torchspec.train(spec, overrides, quiet=True)
     finally:
         torch.set_num_threads(threads)
@@ -179,12 +189,45 @@ GRAPH_SPEC = SPEC.replace(
 )
 
 
+def _all_reduces(folder: Path, rank: int) -> dict[int, list[int]]:
+    """Per gradient bucket, the DDP module's forward count at each of its all-reduces (ddp_counting)."""
+    calls = json.loads((folder / f"allreduce{rank}.json").read_text())
+    found: dict[int, list[int]] = {}
+    for bucket, forwards in calls:
+        found.setdefault(bucket, []).append(forwards)
+    return found
+
+
 def test_a_graph_model_trains_under_ddp_like_one_process(tmp_path: Path) -> None:
     assert GRAPH_SPEC != SPEC
     spec = write_spec(tmp_path, GRAPH_SPEC, "graph", out="out")
-    _torchrun(spec, tmp_path / "w", "--set", "train.epochs=1")
+    _torchrun(spec, tmp_path / "w", "--set", "train.epochs=1", entry=COUNTING)
+    # Without accumulation every backward all-reduces: 32 samples a rank in batches of 8.
+    for rank in range(2):
+        found = _all_reduces(tmp_path / "w", rank)
+        assert found and all(forwards == [1, 2, 3, 4] for forwards in found.values()), found
     ranks = [load_file(str(tmp_path / "w" / f"rank{r}.safetensors")) for r in range(2)]
     assert "res.conv.weight" in ranks[0]
     _close(*ranks, atol=0)
     _single(spec, tmp_path / "ref", epochs=1)
     _close(ranks[0], load_file(str(tmp_path / "ref" / "model.safetensors")), atol=1e-5)
+
+
+def test_accumulation_under_ddp_all_reduces_once_per_step(tmp_path: Path) -> None:
+    """accumulate_steps: 3 under ddp: the batches before a group's last run under DDP's no_sync(),
+    so each rank adds up their gradients locally and the group's last backward all-reduces the sum:
+    one all-reduce per optimizer step, and the same weights as one process accumulating the same
+    global batches (2 ranks x 4 = batch 8; the ranks' partial last batches of 2 make its last of 4)."""
+    spec = write_spec(tmp_path, SPEC.replace("samples: 64", "samples: 60"), "tiny", out="out")
+    sets = ["train.epochs=1", "train.batch_size=4", "train.accumulate_steps=3"]
+    _torchrun(spec, tmp_path / "w", *(a for s in sets for a in ("--set", s)), entry=COUNTING)
+    # A rank's 30 samples: 8 batches (7 of 4, one of 2) in groups of 3, 3 and 2: steps after the
+    # 3rd, 6th and 8th forward, and only then an all-reduce (of every gradient bucket).
+    for rank in range(2):
+        found = _all_reduces(tmp_path / "w", rank)
+        assert found and all(forwards == [3, 6, 8] for forwards in found.values()), found
+    ranks = [load_file(str(tmp_path / "w" / f"rank{r}.safetensors")) for r in range(2)]
+    _close(*ranks, atol=0)
+    history = _single(spec, tmp_path / "ref", 1, "train.accumulate_steps=3", batch=8)
+    assert history[0]["step"] == 3
+    _close(ranks[0], _last(tmp_path / "ref"), atol=1e-5)

@@ -34,7 +34,10 @@ STAGES: list[tuple[str, set[str]]] = [
         # the train section's rules, validated with the spec
         | {
             f"training.{m}"
-            for m in ("config", "tuning_config", "folder_config", "transform_config", "overrides", "validate")
+            for m in (
+                *("config", "config_fields", "data_config", "optim_config", "tuning_config"),
+                *("folder_config", "transform_config", "overrides", "validate"),
+            )
         },
     ),
     ("graph", {"graph"}),

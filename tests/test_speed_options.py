@@ -14,7 +14,7 @@ from conftest import write_spec
 
 import torchspec
 from torchspec.errors import SpecError
-from torchspec.training import loop
+from torchspec.training import loop, setup
 
 CNN2D = """\
 name: cnn
@@ -40,14 +40,14 @@ MLP = CNN2D.replace("[3, 8, 8]", "[12]").replace(
 def _capture(monkeypatch: pytest.MonkeyPatch) -> list[torch.nn.Module]:
     """The model train() builds, to look at after (or during) training."""
     built: list[torch.nn.Module] = []
-    real = loop.build_from_report
+    real = setup.build_from_report
 
     def build(*args: Any, **kwargs: Any) -> torch.nn.Sequential:
         model = real(*args, **kwargs)
         built.append(model)
         return model
 
-    monkeypatch.setattr(loop, "build_from_report", build)
+    monkeypatch.setattr(setup, "build_from_report", build)
     return built
 
 

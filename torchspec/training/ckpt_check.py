@@ -4,8 +4,9 @@
 read back and its CRC checked (after its declared sizes are checked against the file's size, so a
 hostile archive costs at most one pass over the file), so a flipped byte is an error, not a
 silently different tensor. :func:`validate` checks the structure of the loaded dict, every key the
-loop reads (see ``snapshot`` in :mod:`torchspec.training.loop`), and :func:`check_against` checks
-the optimizer, scheduler and GradScaler states against the live objects they will be loaded into.
+loop reads (see ``Checkpoints.snapshot`` in :mod:`torchspec.training.progress`), and
+:func:`check_against` checks the optimizer, scheduler and GradScaler states against the live
+objects they will be loaded into.
 Every failure reads ``FILE: error: not a valid torchspec checkpoint: KEY: what is wrong``.
 """
 

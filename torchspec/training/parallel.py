@@ -4,13 +4,15 @@ Under DDP every rank runs the same loop on its share of each epoch (see
 :class:`~torchspec.training.data.EpochSampler`); gradients are averaged by DDP, so with mean-reduced
 losses a step over world_size x batch_size samples is the single-process step over them. Metrics
 and control flags (stop, non-finite loss) are reduced over a gloo group on the CPU, so they never
-sync the GPU stream; rank 0 alone prints and writes files, between barriers.
+sync the GPU stream; rank 0 alone prints and writes files, between barriers. With gradient
+accumulation the gradients are all-reduced once per optimizer step (:meth:`Parallel.gradient_sync`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,7 @@ class Parallel:
     world_size: int = 1
     group: Any = None  # the gloo group for CPU-side reductions (ddp only)
     device_ids: list[int] | None = None  # dp only, when it really runs on several devices
+    ddp: Any = None  # the DistributedDataParallel module wrap() made (ddp only)
 
     @property
     def main(self) -> bool:
@@ -69,8 +72,19 @@ class Parallel:
             return torch.nn.DataParallel(model, device_ids=self.device_ids)
         if self.distributed:
             ids = [device.index] if device.type == "cuda" else None
-            return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            self.ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+            return self.ddp  # type: ignore[no-any-return]
         return model
+
+    def gradient_sync(self, sync: bool) -> AbstractContextManager[Any]:
+        """Around one batch's forward and backward. Under ddp without ``sync`` (an accumulation
+        group's batch before its last), DDP's ``no_sync()``: the gradients add up on each rank, and
+        the group's last backward all-reduces the sum once (the same mean gradient, one all-reduce
+        per optimizer step). DDP decides in the forward whether the backward syncs, so the forward
+        must be inside too."""
+        if self.ddp is None or sync:
+            return nullcontext()
+        return self.ddp.no_sync()  # type: ignore[no-any-return]
 
     def close(self) -> None:
         if self.distributed and dist.is_initialized():

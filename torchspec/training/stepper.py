@@ -9,7 +9,8 @@ batches of 4 equals batch_size 12, up to float rounding, for a model without Bat
 statistics are per forward pass) or dropout (whose masks are drawn per forward pass). A partial
 last group steps at the end of the epoch. ``step`` counts optimizer steps (warmup, OneCycleLR,
 ``checkpoint_every``); checkpoints and interrupts happen only between steps, where no gradient is
-pending, so a resume is exact.
+pending, so a resume is exact. Under DDP only a group's last backward all-reduces the gradients
+(see :meth:`~torchspec.training.parallel.Parallel.gradient_sync`).
 """
 
 from __future__ import annotations
@@ -77,12 +78,16 @@ class Stepper:
     def steps_per_epoch(self) -> int:
         return len(set(self.group_end))
 
+    def ends_group(self, batch: int) -> bool:
+        """Whether batch ``batch`` of the epoch is its accumulation group's last (the weights step)."""
+        return batch + 1 == self.group_end[batch]
+
     def backward(self, loss: torch.Tensor, batch: int, step: int) -> bool:
         """Backward for batch ``batch`` of the epoch; True if it ended a group and the weights stepped
         (``step``: optimizer steps done so far, for the warmup)."""
         scale = self.scale[batch]
         self.scaler.scale(loss if scale == 1.0 else loss * scale).backward()
-        if batch + 1 != self.group_end[batch]:
+        if not self.ends_group(batch):
             return False
         config, optimizer = self.config, self.optimizer
         if config.grad_clip is not None or config.grad_clip_value is not None:
