@@ -102,6 +102,8 @@ def _npy_header(f: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtyp
         raise ArrayFileError(f"{name} holds {problem}")
     if shape == ():
         raise ArrayFileError(f"{name} holds a single value (a 0-d array), not an array of samples")
+    if any(size < 0 for size in shape):  # numpy's header reader lets a negative size through
+        raise ArrayFileError(f"{name} is not a valid .npy array: its header declares shape {list(shape)}")
     return tuple(shape), bool(fortran), dtype
 
 
