@@ -95,6 +95,29 @@ def test_import_torchvision_model_then_check_and_load(tmp_path: Path) -> None:
         torch.testing.assert_close(model(x), original(x), rtol=1e-5, atol=1e-5)
 
 
+def test_the_torchspec_script_finds_a_module_in_the_working_directory(tmp_path: Path) -> None:
+    """The console script (unlike `python -m`) has no working directory on sys.path; a model file
+    beside the user, e.g. one `torchspec export --to python` wrote, must still import."""
+    (tmp_path / "usernet.py").write_text(USER_MODULE)
+    script = "import sys; from torchspec.cli import entry; sys.argv[0] = 'torchspec'; entry()"
+    # -I: no working directory (nor PYTHONPATH) on sys.path, as for the installed script
+    command = [
+        sys.executable,
+        "-I",
+        "-c",
+        script,
+        "import",
+        "usernet:Net",
+        "--input",
+        "1,6,6",
+        "-o",
+        "n.yaml",
+    ]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "n.yaml").read_text().count("type: Conv2d") == 1
+
+
 def test_user_module_is_named_before_it_is_imported(tmp_path: Path) -> None:
     (tmp_path / "usernet.py").write_text(USER_MODULE)
     done = run(tmp_path, "usernet:Net", "--arg", "width=4", "--input", "1,6,6", "-o", "net.yaml")

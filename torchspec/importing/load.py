@@ -1,6 +1,7 @@
 """``MODULE_PATH:FACTORY`` -> the model: the one place ``torchspec import`` runs code it is given.
 
-Naming the module on the command line is the consent to import it (as ``--allow-code`` is for data
+MODULE_PATH is looked for in the working directory first, then where Python looks. Naming the
+module on the command line is the consent to import it (as ``--allow-code`` is for data
 sources); what is imported is said first. A module that cannot be imported, a factory that is not
 there or not callable, or one that does not return an ``nn.Module`` is an :class:`ImportFailure`.
 """
@@ -8,7 +9,9 @@ there or not callable, or one that does not return an ``nn.Module`` is an :class
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,6 +37,13 @@ def parse_target(text: str) -> tuple[str, str]:
     return found["module"], found["factory"]
 
 
+def _working_directory_first() -> None:
+    """``python -m torchspec`` puts the working directory first on ``sys.path`` and the ``torchspec``
+    script does not: both look there first, so ``torchspec import mynet:Net`` finds ./mynet.py."""
+    here = os.getcwd()
+    sys.path[:] = [here, *(p for p in sys.path if p and os.path.abspath(p) != here)]
+
+
 def load_factory(
     target: str, kwargs: Mapping[str, Any] | None = None, say: Callable[[str], None] | None = None
 ) -> nn.Module:
@@ -41,6 +51,7 @@ def load_factory(
     module_name, factory_name = parse_target(target)
     if say is not None:
         say(f"importing {module_name} (as named on the command line) to call {factory_name}")
+    _working_directory_first()
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the module's own code may raise anything
