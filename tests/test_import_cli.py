@@ -182,3 +182,45 @@ def test_usage_and_factory_errors(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "torchvision.models:resnet18(...) failed: TypeError" in done.stderr
     assert not Path(out).exists()
+
+
+MLP = """
+from torch import nn
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def lstm():
+    return nn.Sequential(nn.LSTM(4, 8))
+
+
+def rgb_stem():  # made for 4x4 images: the 224x224 guess fails at the Linear, and says it guessed
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 2 * 2, 2))
+"""
+
+
+def test_without_input_the_shape_is_read_from_the_first_layer(tmp_path: Path) -> None:
+    (tmp_path / "nets.py").write_text(USER_MODULE + MLP)
+    done = run(tmp_path, "nets:Net", "--arg", "width=4", "-o", "net.yaml")
+    assert done.returncode == 0, done.stderr
+    assert "no --input: assuming 1,224,224 from conv (Conv2d, 1 input channels)" in done.stderr
+    assert torchspec.load_spec(tmp_path / "net.yaml").input_shape == (1, 224, 224)
+    done = run(tmp_path, "nets:mlp", "-o", "mlp.yaml")
+    assert done.returncode == 0, done.stderr
+    assert torchspec.load_spec(tmp_path / "mlp.yaml").input_shape == (12,)
+
+
+def test_without_input_a_sequence_model_or_a_wrong_guess_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "nets.py").write_text(MLP)
+    done = run(tmp_path, "nets:lstm", "-o", "lstm.yaml")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no --input, and the model's first layer 0 (LSTM) does not say how long" in done.stderr
+    assert not (tmp_path / "lstm.yaml").exists()
+    done = run(tmp_path, "nets:rgb_stem", "-o", "rgb.yaml")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert (
+        "hint: no --input was given: 3,224,224 was assumed from 0 (Conv2d, 3 input channels)" in done.stderr
+    )
+    assert not (tmp_path / "rgb.yaml").exists()

@@ -55,10 +55,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("target", metavar="MODULE_PATH:FACTORY", help="e.g. torchvision.models:resnet18")
     parser.add_argument(
         "--input",
-        required=True,
         type=input_shape,
+        default=None,
         metavar="C,H,W",
-        help="the shape of one input sample, without the batch dimension (the spec's `input`)",
+        help="the shape of one input sample, without the batch dimension (the spec's `input`); "
+        "default: read from the first layer with weights: C,224,224 for a Conv2d with C channels "
+        "(the model's image_size if it has one), C,16,112,112 for a Conv3d, F for a Linear",
     )
     parser.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="the spec to write (.yaml, .yml or .json)"
@@ -108,9 +110,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"torchspec import: {line}\n")
         sys.stderr.flush()
 
+    guessed = None
     try:
         _, factory_name = parse_target(args.target)
         model = load_factory(args.target, kwargs, say=say)
+        if args.input is None:
+            from torchspec.importing.guess import guess_input
+
+            args.input, source = guess_input(model)
+            guessed = f"no --input was given: {','.join(map(str, args.input))} was assumed from {source}"
+            say(f"no --input: assuming {','.join(map(str, args.input))} from {source}")
         shown = ", ".join([args.target, *(f"{k}={v!r}" for k, v in kwargs.items())])
         data = import_model(
             model,
@@ -120,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
             ids=args.ids,
         )
     except ImportFailure as exc:
+        if guessed:
+            exc.hints.append(f"{guessed}; give the shape of one sample with --input")
         return _error(str(exc))
     except Exception as exc:  # a model torchspec import did not foresee: say so, without a traceback
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
