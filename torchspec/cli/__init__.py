@@ -45,7 +45,7 @@ MODULES = {"import": "import_spec"}
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torchspec",
-        description="Declarative PyTorch models: check shapes, build, train.",
+        description="Declarative PyTorch models: check shapes, build, train; draw, export and import models.",
     )
     parser.add_argument("--version", action="version", version=f"torchspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
