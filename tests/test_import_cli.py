@@ -165,7 +165,6 @@ def _usage(*args: str) -> int:
 
 def test_usage_and_factory_errors(tmp_path: Path) -> None:
     out = str(tmp_path / "x.yaml")
-    assert _usage("torchvision.models:resnet18", "-o", out) == 2  # --input is required
     assert _usage("torchvision.models:resnet18", "--input", "3,0", "-o", out) == 2
     assert _usage("torchvision.models:resnet18", "--input", "3", "-o", "x.txt") == 2
     assert _usage("torchvision.models:resnet18", "--input", "3", "--arg", "1x", "-o", out) == 2
