@@ -207,13 +207,14 @@ def key_args(row: LayerRow) -> str:
     layer = row.layer
     shown: list[str] = []
     for key, value in row.args.items():
-        if key in _INFERRED or key in _NOISE or _trivial(key, value):
+        if key in _INFERRED or key in _NOISE or _trivial(key, value) or key in layer.spec_fields:
             continue
         text = _value(value, window=key in _SHORT)
         if key in layer.positional:
             shown.append(text)
         else:
             shown.append(f"{_SHORT[key]}{text}" if key in _SHORT else f"{key}={text}")
+    shown += [key for key in layer.spec_fields if row.args.get(key) is True]  # "causal"
     args = ", ".join(shown)
     if len(args) > MAX_ARGS_CHARS:
         args = args[: MAX_ARGS_CHARS - 1] + "…"
