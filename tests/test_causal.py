@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import torchspec
+from torchspec.draw.diagram import key_args
 from torchspec.errors import SpecError
 from torchspec.layers import REGISTRY
 
@@ -157,6 +158,9 @@ def test_counts_and_keys_are_the_plain_layers() -> None:
     ]
     assert reports[0].rows[0].state == reports[1].rows[0].state
     assert "causal=True" in reports[1].rows[0].summary and "causal" not in reports[0].rows[0].summary
+    # draw's box: the flag before the type, never cut with the arguments
+    assert key_args(reports[1].rows[0]).startswith("causal TransformerEncoder ")
+    assert key_args(reports[0].rows[0]).startswith("TransformerEncoder ")
 
 
 def _error(spec: dict[str, Any]) -> str:

@@ -203,7 +203,8 @@ def _element(out: Out, index: tuple[int, ...]) -> Out:
 
 def key_args(row: LayerRow) -> str:
     """``Conv3d 64, k3, p1``: the type and the arguments that matter in a picture (sizes torch
-    infers and flags like ``inplace`` are left out); cut at :data:`MAX_ARGS_CHARS` characters."""
+    infers and flags like ``inplace`` are left out); cut at :data:`MAX_ARGS_CHARS` characters.
+    torchspec's own flags go before the type, never cut: ``causal MultiheadAttention 4``."""
     layer = row.layer
     shown: list[str] = []
     for key, value in row.args.items():
@@ -214,11 +215,11 @@ def key_args(row: LayerRow) -> str:
             shown.append(text)
         else:
             shown.append(f"{_SHORT[key]}{text}" if key in _SHORT else f"{key}={text}")
-    shown += [key for key in layer.spec_fields if row.args.get(key) is True]  # "causal"
     args = ", ".join(shown)
     if len(args) > MAX_ARGS_CHARS:
         args = args[: MAX_ARGS_CHARS - 1] + "…"
-    return f"{row.type} {args}" if args else row.type
+    kind = " ".join([*(k for k in layer.spec_fields if row.args.get(k) is True), row.type])  # causal X
+    return f"{kind} {args}" if args else kind
 
 
 def _trivial(key: str, value: Any) -> bool:
