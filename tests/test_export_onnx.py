@@ -52,7 +52,7 @@ def _agrees(path: Path, model: torch.nn.Module, spec: str | Path, **load: object
 
 
 # the sequential conv net (with BatchNorm) is the MODEL-file test's
-@pytest.mark.parametrize("name", ["skip", "lstm_tokens", "transformer_tokens"])
+@pytest.mark.parametrize("name", ["skip", "lstm_tokens", "transformer_tokens", "gpt_tiny"])
 def test_onnxruntime_agrees_with_torch(name: str, tmp_path: Path) -> None:
     written = {"skip": SKIP}
     spec = write_spec(tmp_path, written[name]) if name in written else SPECS / f"{name}.yaml"

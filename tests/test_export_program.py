@@ -42,7 +42,7 @@ def _agrees(path: Path, model: torch.nn.Module, spec: Path) -> None:
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["conv", "skip", "lstm_tokens"])
+@pytest.mark.parametrize("name", ["conv", "skip", "lstm_tokens", "gpt_tiny"])
 def test_the_loaded_program_agrees_with_torch(name: str, tmp_path: Path) -> None:
     written = {"conv": CONV, "skip": SKIP}
     spec = write_spec(tmp_path, written[name]) if name in written else SPECS / f"{name}.yaml"

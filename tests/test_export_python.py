@@ -42,6 +42,7 @@ CASES: dict[str, tuple[str, str | None, list[str]]] = {
     "vit": ("vit.yaml", None, [f"vars.{k}={v}" for k, v in TINY_VIT.items()]),
     "lstm": ("lstm_tokens.yaml", None, []),
     "transformer": ("transformer_tokens.yaml", None, []),
+    "gpt": ("gpt_tiny.yaml", None, []),  # causal: true, its subclass written into the file
     "convnext": ("convnext.yaml", None, ["vars.dims=[8,16,32,64]", "vars.depths=[1,1,2,1]", *SMALL]),
     "densenet": ("densenet.yaml", None, ["vars.depths=[1,2,1,1]", "vars.growth=4", "vars.init=8", *SMALL]),
     "motion": ("cnn_lstm_motion.yaml", None, []),
@@ -104,8 +105,8 @@ for name, path, cls in json.loads(sys.argv[1]):
         out = model(saved["x"])
         try:
             traced = torch.fx.symbolic_trace(model)(saved["x"])
-        except SyntaxError:  # fx writes `.lambda`: a layer named as a keyword (torchspec's model too)
-            traced = out + float("inf")
+        except (SyntaxError, RuntimeError):  # fx writes `.lambda` (a layer named as a keyword);
+            traced = out + float("inf")  # fx in torch's MultiheadAttention (a causal subclass)
     results[name] = {
         "keys": keys,
         "error": (out - saved["y"]).abs().max().item(),
@@ -148,7 +149,9 @@ def test_each_file_reproduces_the_model_in_a_fresh_process(exported: dict[str, A
     for name, (item, _, _) in exported.items():
         assert results[name]["keys"] == list(item.model.state_dict()), name
         assert results[name]["error"] <= 1e-5, name
-        assert results[name]["traced"] <= 1e-5 or name == "names", name  # torch.fx fails on `lambda`
+        # torch.fx fails on `lambda`, and traces into the causal subclass (no torch.nn class, so no
+        # leaf), whose super().forward is torch's own, not traceable: a causal model is not fx's
+        assert results[name]["traced"] <= 1e-5 or name in ("names", "gpt"), name
 
 
 def test_ruff_passes_and_only_torch_is_imported(exported: dict[str, Any]) -> None:

@@ -629,6 +629,9 @@ def test_registered_type_is_torch_class(type_name: str) -> None:
     for field, info in REGISTRY[type_name].model_fields.items():
         if field in ("name", "type", "from_") or (type_name == "Sequential" and field == "layers"):
             continue
+        if field in REGISTRY[type_name].spec_fields:  # torchspec's own (causal): never torch's
+            assert field not in params, f"{type_name}.{field} is torch's keyword, not torchspec's"
+            continue
         assert field in params, f"{type_name}.{field} is not a keyword of torch.nn.{type_name}"
         theirs = params[field].default
         ours = info.default

@@ -33,7 +33,8 @@ Layers with several inputs (``arity``) get that many inputs, drawn as variations
 (each dimension kept, made 1, or redrawn: what broadcasting and concatenation care about), and
 are checked through ``infer_many`` and ``module(*inputs)`` (in the order ``torch_inputs`` gives:
 MultiheadAttention's one input is query, key and value); a tuple output is compared element by
-element with ``Inferred.outputs``. The torch class is ``cls.torch_factory()``.
+element with ``Inferred.outputs``. The torch class is ``cls.torch_class(args)``: ``torch_factory()``'s,
+or torchspec's subclass a spec field picks (``causal: true``), built by ``cls.torch_build(args)``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from torchspec.layers import REGISTRY, Inferred, Layer, Shape, ShapeError, TupleOut
-from torchspec.layers.base import InlineLayer, build_inline
+from torchspec.layers.base import InlineLayer
 
 TYPES = sorted(set(REGISTRY) - {"Sequential"})
 EXAMPLES = 150
@@ -309,7 +310,7 @@ def run_torch(
 ) -> tuple[torch.nn.Module, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        made = REGISTRY[type_name].torch_factory()(**build_inline(kwargs))
+        made = REGISTRY[type_name].torch_build(kwargs)
         if isinstance(made, torch.Tensor):  # a learned tensor: it is its own output
             return made, made
         module = made.eval()
@@ -352,14 +353,16 @@ def assert_torch_rejects(
     )
 
 
-def expected_macs(module: torch.nn.Module, shapes: list[Shape], out_shape: Shape) -> int | None:
+def expected_macs(
+    type_name: str, module: torch.nn.Module, shapes: list[Shape], out_shape: Shape
+) -> int | None:
     """MACs computed from the real module, independently of the rules."""
     x_shape = shapes[0]
     if any(isinstance(m, ATTENTION) for m in module.modules()):  # attention, or a stack of it
         # torch's FLOP counter (2 per multiply-accumulate), in training mode and with the math
         # attention kernel: eval's fused fast path and the CPU flash kernel hide their products
         with FlopCounterMode(display=False) as counter, torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
-            module.train()(*_call_inputs(type(module).__name__, shapes))
+            module.train()(*_call_inputs(type_name, shapes))
         return counter.get_total_flops() // 2
     weights = sum(p.numel() for n, p in module.named_parameters() if n.startswith("weight"))
     if isinstance(module, torch.nn.RNNBase):  # every weight matrix once per step and sample
@@ -424,7 +427,7 @@ def check_example(
     assert sum(t.numel() * t.element_size() for t in state.values()) == inferred.state_bytes, "state bytes"
     real = {name: tuple(tensor.shape) for name, tensor in state.items()}
     assert list(inferred.state.items()) == list(real.items()), "analytic state_dict (names, order, shapes)"
-    macs = expected_macs(module, shapes, tuple(out.shape))
+    macs = expected_macs(type_name, module, shapes, tuple(out.shape))
     if macs is not None:
         assert inferred.macs == macs, "MACs"
     outcomes["built"] += 1

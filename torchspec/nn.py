@@ -1,4 +1,5 @@
-"""torchspec's own modules: the merge and tensor layers torch.nn has none of, and learned tensors.
+"""torchspec's own modules: the merge and tensor layers torch.nn has none of, and learned tensors
+(and, from :mod:`torchspec.nn_attention`, the causal attention classes ``causal: true`` builds).
 
 Each is the torch side of the layer of the same name in :mod:`torchspec.layers.merge` (its
 ``torch_home``): constructor keywords are the layer's fields, with the same defaults. They hold
@@ -13,8 +14,23 @@ import math
 import torch
 from torch import Tensor, nn
 
+from torchspec.nn_attention import (
+    CausalMultiheadAttention,
+    CausalTransformer,
+    CausalTransformerDecoder,
+    CausalTransformerDecoderLayer,
+    CausalTransformerEncoder,
+    CausalTransformerEncoderLayer,
+)
+
 __all__ = [
     "Add",
+    "CausalMultiheadAttention",
+    "CausalTransformer",
+    "CausalTransformerDecoder",
+    "CausalTransformerDecoderLayer",
+    "CausalTransformerEncoder",
+    "CausalTransformerEncoderLayer",
     "Chunk",
     "Concat",
     "ExpandBatch",

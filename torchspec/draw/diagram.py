@@ -203,11 +203,12 @@ def _element(out: Out, index: tuple[int, ...]) -> Out:
 
 def key_args(row: LayerRow) -> str:
     """``Conv3d 64, k3, p1``: the type and the arguments that matter in a picture (sizes torch
-    infers and flags like ``inplace`` are left out); cut at :data:`MAX_ARGS_CHARS` characters."""
+    infers and flags like ``inplace`` are left out); cut at :data:`MAX_ARGS_CHARS` characters.
+    torchspec's own flags go before the type, never cut: ``causal MultiheadAttention 4``."""
     layer = row.layer
     shown: list[str] = []
     for key, value in row.args.items():
-        if key in _INFERRED or key in _NOISE or _trivial(key, value):
+        if key in _INFERRED or key in _NOISE or _trivial(key, value) or key in layer.spec_fields:
             continue
         text = _value(value, window=key in _SHORT)
         if key in layer.positional:
@@ -217,7 +218,8 @@ def key_args(row: LayerRow) -> str:
     args = ", ".join(shown)
     if len(args) > MAX_ARGS_CHARS:
         args = args[: MAX_ARGS_CHARS - 1] + "…"
-    return f"{row.type} {args}" if args else row.type
+    kind = " ".join([*(k for k in layer.spec_fields if row.args.get(k) is True), row.type])  # causal X
+    return f"{kind} {args}" if args else kind
 
 
 def _trivial(key: str, value: Any) -> bool:

@@ -130,10 +130,10 @@ class Drafter:
 
     # -- leaves --------------------------------------------------------------------------------
     def module_expr(self, layer: Any, args: dict[str, Any], hint: str, path: str) -> Call:
-        name = layer.type_name()
-        if layer.torch_home == "torch.nn":
+        home, name = layer.torch_class(args)  # causal: true picks torchspec's CausalX subclass
+        if home == "torch.nn":
             func = f"nn.{name}"
-        elif layer.torch_home == "torchspec.nn" and name in HELPERS:
+        elif home == "torchspec.nn" and name in HELPERS:
             func = name
             if name not in self.helpers:
                 self.helpers.append(name)
@@ -144,8 +144,9 @@ class Drafter:
                 "nn.Sequential of the exported file",
                 hints=["name the layers of its container, or wire it with from:"],
             )
-        params = list(inspect.signature(layer.torch_factory()).parameters)
-        positional, keywords = [], dict(args)
+        params = list(inspect.signature(layer.torch_factory()).parameters)  # the subclass's too
+        positional = []
+        keywords = {k: v for k, v in args.items() if k not in layer.spec_fields}
         for i, key in enumerate(layer.positional):  # torch's positional order, as far as it holds
             if key not in keywords or i >= len(params) or params[i] != key:
                 break

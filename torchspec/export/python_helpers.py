@@ -115,4 +115,72 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 ''',
 }
+
+# causal: true (torchspec.nn_attention): torch's class, the mask built in forward for the actual
+# length L (dim 1 with batch_first, else 0): 0 on and below the diagonal, -inf above
+_CAUSAL = {  # name: (base, forward's inputs, the sequence, its batch_first, returns, the call)
+    "CausalMultiheadAttention": (
+        "MultiheadAttention",
+        "query: torch.Tensor, key: torch.Tensor, value: torch.Tensor",
+        "query",
+        "self.batch_first",
+        "tuple[torch.Tensor, torch.Tensor | None]",
+        "query, key, value, attn_mask=mask, is_causal=True",
+    ),
+    "CausalTransformerEncoderLayer": (
+        "TransformerEncoderLayer",
+        "src: torch.Tensor",
+        "src",
+        "self.self_attn.batch_first",
+        "torch.Tensor",
+        "src, src_mask=mask, is_causal=True",
+    ),
+    "CausalTransformerEncoder": (
+        "TransformerEncoder",
+        "src: torch.Tensor",
+        "src",
+        "self.layers[0].self_attn.batch_first",
+        "torch.Tensor",
+        "src, mask=mask, is_causal=True",
+    ),
+    "CausalTransformerDecoderLayer": (
+        "TransformerDecoderLayer",
+        "tgt: torch.Tensor, memory: torch.Tensor",
+        "tgt",
+        "self.self_attn.batch_first",
+        "torch.Tensor",
+        "tgt, memory, tgt_mask=mask, tgt_is_causal=True",
+    ),
+    "CausalTransformerDecoder": (
+        "TransformerDecoder",
+        "tgt: torch.Tensor, memory: torch.Tensor",
+        "tgt",
+        "self.layers[0].self_attn.batch_first",
+        "torch.Tensor",
+        "tgt, memory, tgt_mask=mask, tgt_is_causal=True",
+    ),
+    "CausalTransformer": (
+        "Transformer",
+        "src: torch.Tensor, tgt: torch.Tensor",
+        "tgt",
+        "self.batch_first",
+        "torch.Tensor",
+        "src, tgt, tgt_mask=mask, tgt_is_causal=True",
+    ),
+}
+for _name, (_base, _inputs, _x, _first, _returns, _call) in _CAUSAL.items():
+    _def = f"    def forward(self, {_inputs}) -> {_returns}:"
+    if len(_def) > 88:  # as ruff format writes it
+        _def = f"    def forward(\n        self, {_inputs}\n    ) -> {_returns}:"
+    HELPERS[_name] = f'''
+class {_name}(nn.{_base}):
+    """nn.{_base}, causal: position t attends to positions 0 .. t."""
+
+{_def}
+        length = {_x}.shape[1 if {_first} else 0]
+        mask = nn.Transformer.generate_square_subsequent_mask(
+            length, device={_x}.device, dtype={_x}.dtype
+        )  # (L, L): 0 on and below the diagonal, -inf above
+        return super().forward({_call})
+'''
 # Chunk and Split return tuples: inside an nn.Sequential they cannot occur (a tuple makes a graph)

@@ -208,7 +208,9 @@ def glue(node: fx.Node, values: dict[fx.Node, tuple[Value, Value]]) -> Glue | No
             return Glue(None, [tensors[0]])
         return Glue(_layer("Concat", {"dim": dim}, {"dim": 1}), list(tensors))
     if not isinstance(x, fx.Node):
-        raise c.fail(f"{_describe(node)} has no layer in torchspec")
+        mask = "generate_square_subsequent_mask" in (node.stack_trace or "")
+        hints = ["a causal mask is a layer's causal: true in a spec: write it by hand"] if mask else None
+        raise c.fail(f"{_describe(node)} has no layer in torchspec", hints)
     if key in ACTIVATIONS:
         type_name, names = ACTIVATIONS[key]
         args = c.bind(names)

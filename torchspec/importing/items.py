@@ -66,8 +66,11 @@ def _module_inputs(node: fx.Node, module: nn.Module, where_: str) -> list[Any]:
     kwargs = dict(node.kwargs)
     if isinstance(module, nn.MultiheadAttention):
         kwargs.pop("need_weights", None)  # only the weights output (element 1) depends on it
-        if kwargs:
-            raise ImportFailure(f"{where_}: MultiheadAttention called with {sorted(kwargs)}: not supported")
+        if kwargs or len(node.args) > 3:  # a mask (key_padding_mask, attn_mask) is never dropped
+            given = sorted(kwargs) or [f"{len(node.args)} positional arguments"]
+            raise ImportFailure(
+                f"{where_}: MultiheadAttention called with {given}: not supported", hints=_MASK_HINT
+            )
         q, k, v = [*node.args, None, None][:3]
         if k is None or (q is k and k is v):
             return [q]
@@ -75,8 +78,18 @@ def _module_inputs(node: fx.Node, module: nn.Module, where_: str) -> list[Any]:
             return [q, k]
         return [q, k, v]
     if kwargs:
-        raise ImportFailure(f"{where_}: called with keyword arguments {sorted(kwargs)}: not supported")
+        raise ImportFailure(
+            f"{where_}: called with keyword arguments {sorted(kwargs)}: not supported",
+            hints=_MASK_HINT if any("mask" in k or "causal" in k for k in kwargs) else (),
+        )
     return list(node.args)
+
+
+# a mask is a forward argument, which a spec's layer (constructor arguments) does not take
+_MASK_HINT = [
+    "torchspec import does not read masks back; for a causal mask "
+    "(generate_square_subsequent_mask), write causal: true on this layer in the spec by hand"
+]
 
 
 def read_items(traced: Traced) -> Graph:

@@ -59,6 +59,8 @@ def _known() -> dict[type, str]:
         obj = getattr(importlib.import_module(cls.torch_home), name, None)
         if isinstance(obj, type):
             known[obj] = name
+        if "causal" in cls.spec_fields:  # causal: true's class (torchspec.nn.CausalMultiheadAttention)
+            known[getattr(importlib.import_module("torchspec.nn"), f"Causal{name}")] = name
     for name, (module, attr) in _TORCHVISION.items():
         try:
             obj = getattr(importlib.import_module(module), attr)
@@ -71,11 +73,32 @@ def _known() -> dict[type, str]:
 def _exported(cls: type) -> str | None:
     """torchspec's own layer a ``torchspec export --to python`` file defines for itself (its
     standalone LayerNorm2d, Permute, StochasticDepth...: same name, same arguments), else None."""
-    name = cls.__name__
+    name = _causal_base(cls) or cls.__name__
     home = sys.modules.get(cls.__module__)
     if name not in REGISTRY or home is None or _EXPORTED not in (home.__doc__ or ""):
         return None
+    if name != cls.__name__:  # its CausalMultiheadAttention: a MultiheadAttention, causal: true
+        return name
     return name if REGISTRY[name].torch_home == "torchspec.nn" else None
+
+
+def _causal_base(cls: type) -> str | None:
+    """``MultiheadAttention`` for a class named ``CausalMultiheadAttention`` (a layer with
+    ``causal``), else None."""
+    base = cls.__name__.removeprefix("Causal")
+    if base == cls.__name__ or base not in REGISTRY or "causal" not in REGISTRY[base].spec_fields:
+        return None
+    return base
+
+
+def _causal(module: nn.Module) -> bool:
+    """Whether ``module`` is the causal class of its layer: torchspec.nn's, or an exported file's."""
+    for cls in type(module).__mro__:
+        if _causal_base(cls) is not None and (
+            cls.__module__ == "torchspec.nn_attention" or _exported(cls) is not None
+        ):
+            return True
+    return False
 
 
 def layer_type(module: nn.Module) -> str | None:
@@ -104,6 +127,10 @@ _READERS: dict[tuple[str, str], Callable[[Any], Any] | None] = {
     ("MultiheadAttention", "vdim"): lambda m: None if m.vdim == m.embed_dim else m.vdim,
     ("PReLU", "init"): None,
 }
+for _layer in ("MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer", "Transformer"):
+    _READERS[(_layer, "causal")] = _causal  # torchspec's field: torch keeps no such argument
+for _layer in ("TransformerEncoder", "TransformerDecoder"):
+    _READERS[(_layer, "causal")] = _causal
 for _layer in ("TransformerEncoderLayer", "TransformerDecoderLayer"):
     _READERS.update(
         {

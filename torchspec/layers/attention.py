@@ -9,16 +9,26 @@ MACs: one per weight-matrix element of the projections (and of the feed-forward 
 position, plus the attention products: ``Q K^T`` and ``A V`` each count ``L * S * embed_dim`` per
 sample (all heads together, S the key length including ``add_bias_kv``/``add_zero_attn``'s extra
 position). Softmax, biases, norms, dropout and activations count 0.
+
+``causal: true`` (torchspec's field, not a torch constructor argument: torch takes masks in
+forward) makes self-attention causal, position t reading positions 0 .. t only: the layer becomes
+torchspec's subclass of the torch class (:mod:`torchspec.nn_attention`), with the same arguments
+and state_dict, whose forward passes ``generate_square_subsequent_mask(L)`` with ``is_causal=True``.
+Shapes, parameters and MACs are unchanged: MACs count torch's dense products (the masked half is
+computed, then masked), not the half a causal kernel could skip.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
 
 from torchspec.layers.base import Inferred, Layer, Shape, ShapeError, TupleOut, register
 from torchspec.layers.fields import Bool, PosFloat, PosInt, Probability
 
 __all__ = [
+    "Causal",
     "MultiheadAttention",
     "TransformerArgs",
     "TransformerDecoderLayer",
@@ -82,13 +92,34 @@ def _linear_state(name: str, out: int, inp: int, bias: bool) -> dict[str, Shape]
     return {f"{name}.weight": (out, inp), **({f"{name}.bias": (out,)} if bias else {})}
 
 
+class Causal(Layer):
+    """A layer with torchspec's ``causal`` field: ``causal: true`` builds ``torchspec.nn.Causal<type>``."""
+
+    spec_fields: ClassVar[tuple[str, ...]] = ("causal",)
+
+    causal: Annotated[
+        Bool,
+        Field(
+            description="torchspec's own (torch passes masks in forward): causal self-attention, "
+            "position t attends to positions 0 .. t only (a GPT-style decoder)"
+        ),
+    ] = False
+
+    @classmethod
+    def torch_class(cls, args: dict[str, Any]) -> tuple[str, str]:
+        if args.get("causal"):
+            return "torchspec.nn", f"Causal{cls.type_name()}"
+        return super().torch_class(args)
+
+
 @register
-class MultiheadAttention(Layer):
+class MultiheadAttention(Causal):
     """``(attn_output, attn_weights)`` from (query, key, value), torch's need_weights default.
 
     Inputs: one (``from: x``, self-attention: query = key = value = x), two (query, then key =
     value: cross-attention) or three (query, key, value). attn_output has the query's shape;
     attn_weights is ``[N, L, S]`` (averaged over heads, batch first whatever batch_first says).
+    ``causal: true`` needs the query and the key to have one length (L == S).
     ``kdim``/``vdim`` left out are inferred from the key's and value's last dimension; when both
     equal embed_dim the projections are one ``in_proj_weight [3E, E]``, else ``q/k/v_proj_weight``.
     """
@@ -132,6 +163,12 @@ class MultiheadAttention(Layer):
         _, source = _batch_and_length(key, self.batch_first)
         if _batch_and_length(value, self.batch_first)[1] != source:
             raise ShapeError(f"{names[1]} and {names[2]} must have the same sequence length", field="from")
+        if self.causal and source != length:
+            raise ShapeError(
+                f"causal: true masks self-attention (position t reads keys 0 .. t), but {names[0]} "
+                f"has {length} positions and {names[1]} {source}; they must be equal",
+                field="causal",
+            )
         same = kdim == e and vdim == e
         weights = e * e + e * kdim + e * vdim  # q, k, v projections
         params = weights + e * e  # + out_proj
@@ -160,8 +197,9 @@ class MultiheadAttention(Layer):
         return shape[-1]
 
 
-class TransformerArgs(Layer):
-    """The constructor arguments torch's Transformer classes share (nhead comes with each)."""
+class TransformerArgs(Causal):
+    """The constructor arguments torch's Transformer classes share (nhead comes with each), and
+    torchspec's ``causal``: the (target's) self-attention is causal."""
 
     sample_ranks = (2,)
     sample_layout = "(L, E)"

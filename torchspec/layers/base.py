@@ -29,7 +29,9 @@ Graphs (the contract every layer follows):
   (:mod:`torchspec.layers.batch`).
 * ``torch_factory()`` is the class the layer becomes (``torch.nn.<type>`` by default; torchspec's
   own merge and tensor layers return a module of :mod:`torchspec.nn`); ``torch_module(args)``
-  instantiates it. The builder has no per-type code.
+  instantiates it. A field of torchspec's own that torch's constructor lacks is in ``spec_fields``:
+  ``torch_class(args)`` reads it to pick the class (``causal: true``: torchspec's subclass of the
+  torch class) and the constructor never sees it. The builder has no per-type code.
 
 This module gathers the contract for the family modules; it is defined in
 :mod:`~torchspec.layers.shapes` (shapes, :class:`Inferred`, :class:`ShapeError` and the helpers

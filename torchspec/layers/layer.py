@@ -78,6 +78,9 @@ class Layer(BaseModel):
 
     # Parameters shown without a keyword in the table, as torch's repr does (in_channels, out_channels).
     positional: ClassVar[tuple[str, ...]] = ()
+    # torchspec's own fields that are no argument of the torch constructor (attention's
+    # ``causal``): they choose the class (``torch_class``) and never reach the constructor.
+    spec_fields: ClassVar[tuple[str, ...]] = ()
     # Per-sample ranks this layer accepts (None: any). Conv3d: (4,) for (C, D, H, W).
     sample_ranks: ClassVar[tuple[int, ...] | None] = None
     sample_layout: ClassVar[str] = ""
@@ -161,9 +164,25 @@ class Layer(BaseModel):
 
         return getattr(importlib.import_module(cls.torch_home), cls.type_name())  # type: ignore[no-any-return]
 
+    @classmethod
+    def torch_class(cls, args: dict[str, Any]) -> tuple[str, str]:
+        """(module, class name) of the class the resolved ``args`` build: ``torch_factory``'s, or
+        torchspec's subclass that a spec field picks (``causal: true``: ``CausalMultiheadAttention``
+        of :mod:`torchspec.nn`, torch's class with the mask passed in forward)."""
+        return cls.torch_home, cls.type_name()
+
+    @classmethod
+    def torch_build(cls, args: dict[str, Any]) -> Any:
+        """``torch_class(args)(**args)`` without the spec fields (inline layers built). Imports torch."""
+        import importlib
+
+        home, name = cls.torch_class(args)
+        kwargs = {k: v for k, v in args.items() if k not in cls.spec_fields}
+        return getattr(importlib.import_module(home), name)(**build_inline(kwargs))
+
     def torch_module(self, args: dict[str, Any]) -> Any:
         """The ``torch.nn.Module`` for this layer, from the resolved :meth:`torch_args`."""
-        return self.torch_factory()(**build_inline(args))
+        return self.torch_build(args)
 
     @property
     def inplace_write(self) -> bool:
@@ -203,7 +222,8 @@ def _arg_order(cls: type[Layer]) -> dict[str, int]:
     """torch's own argument order for ``cls``: positional values, then the window sizes, then the
     rest as declared (computed once per class: the walk asks for it at every layer)."""
     order: dict[str, int] = {}
-    for key in (*cls.positional, *_SIZES_FIRST, *cls.model_fields):
+    fields = [*(k for k in cls.model_fields if k not in cls.spec_fields), *cls.spec_fields]
+    for key in (*cls.positional, *_SIZES_FIRST, *fields):  # torchspec's own fields last
         order.setdefault(key, len(order))  # the first mention wins
     return order
 

@@ -11,7 +11,9 @@ The inline layer is checked like any layer (its ``d_model`` may be left out and 
 takes no ``name`` or ``from`` (it is a template, not a child of the container). Shapes, parameters,
 MACs and the state_dict are the inline layer's, ``num_layers`` times (``layers.0.self_attn...``),
 plus the norm's (``norm.weight``). ``Transformer`` reads ``from: [src, tgt]`` and returns tgt's
-shape; its ``d_model`` may be left out (inferred from src; torch's default is 512). torch's
+shape; its ``d_model`` may be left out (inferred from src; torch's default is 512). ``causal: true``
+on a stack or a Transformer makes the (decoder's target) self-attention causal; the inline layer
+takes no ``causal`` of its own (the stack passes the mask to every layer). torch's
 ``custom_encoder``/``custom_decoder`` are not taken: write the stacks as TransformerEncoder and
 TransformerDecoder layers wired with ``from:`` instead.
 """
@@ -26,6 +28,7 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from torchspec.layers.attention import (
+    Causal,
     TransformerArgs,
     TransformerDecoderLayer,
     TransformerEncoderLayer,
@@ -50,6 +53,12 @@ def _template(layer: Any) -> Any:
             "an inline layer takes no name or from: it is copied into the stack, not wired "
             "(drop name: and from: here)",
         )
+    if getattr(layer, "causal", False):
+        raise PydanticCustomError(
+            "inline_causal",
+            "set causal: true on the stack, not on its inline layer: the stack passes the mask to "
+            "every layer",
+        )
     return layer
 
 
@@ -62,8 +71,9 @@ def _stack(inner: Inferred, count: int, prefix: str = "") -> tuple[int, int, dic
     return count * inner.params, count * inner.macs, state
 
 
-class _Stack(Layer):
-    """A stack of one inline layer, ``num_layers`` times, and an optional final norm."""
+class _Stack(Causal):
+    """A stack of one inline layer, ``num_layers`` times, and an optional final norm; ``causal``:
+    every layer's (target) self-attention is causal."""
 
     num_layers: PosInt  # torch fails on an empty stack (its forward reads layers[0])
     norm: Any = None  # an inline spec layer (torchspec.layers.AnyLayer), set by the subclasses
@@ -166,7 +176,7 @@ class Transformer(TransformerArgs):
 
     def _layer(self, cls: builtins.type[_TransformerLayer], d_model: int | None) -> Any:
         shared = self.model_dump(
-            exclude={"type", "name", "from_", "num_encoder_layers", "num_decoder_layers"}
+            exclude={"type", "name", "from_", "num_encoder_layers", "num_decoder_layers", "causal"}
         )
         return cls(**{**shared, "d_model": d_model})
 
