@@ -69,6 +69,13 @@ def test_check_table_exits_0(spec: Path) -> None:
     assert "Traceback" not in proc.stdout
 
 
+def _torch_type(module: Any) -> str:
+    """The layer type torch's module is: its class name, or for a `causal: true` layer (torchspec's
+    subclass that passes the mask, e.g. CausalTransformerEncoder) the torch class it extends."""
+    cls = type(module)
+    return cls.__mro__[1].__name__ if cls.__module__ == "torchspec.nn_attention" else cls.__name__
+
+
 def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
     """What torch says about the built module: params, per-leaf types/params/output shapes."""
     import torch
@@ -83,7 +90,7 @@ def _torch_oracle(spec: Path, batch: int, real_forward: bool) -> dict[str, Any]:
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     leaves = _spec_layers(model)
-    layers = {name: {"type": type(m).__name__, "params": _count(m)} for name, m in leaves.items()}
+    layers = {name: {"type": _torch_type(m), "params": _count(m)} for name, m in leaves.items()}
     buffers = sum(b.numel() for b in model.buffers())
     state = [(name, list(t.shape)) for name, t in model.state_dict().items()]
     if not real_forward:  # the output shapes from a forward pass on the meta device (no memory)
