@@ -62,6 +62,8 @@ class Document:
     notes: dict[Path, tuple[Note, ...]] = field(default_factory=dict)
     variant: str | None = None
     expanded: bool = False
+    # expanded specs: each block use's `layers` path -> (the block's name, its parameters' values)
+    block_uses: dict[Path, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     _starts: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def override_of(self, path: Path) -> str | None:

@@ -79,6 +79,7 @@ class _Expander(Values):
         self.vars: dict[str, Any] = {}
         self.blocks: dict[str, Block] = {}
         self.stack: list[str] = []  # blocks being expanded, outermost first
+        self.block_uses: dict[Path, tuple[str, dict[str, Any]]] = {}  # see Document.block_uses
 
     # -- the whole document ------------------------------------------------------------------
 
@@ -107,7 +108,7 @@ class _Expander(Values):
         self.overrides.update({p: arg for p, arg in doc.overrides.items() if p[:1] == ("vars",)})
         return Document(
             doc.file, doc.text, out, self.value_pos, self.key_pos, doc.fmt, self.overrides, self.notes,
-            variant, expanded=True,
+            variant, expanded=True, block_uses=self.block_uses,
         )  # fmt: skip
 
     def read_vars(self, variant: str | None) -> dict[str, Any]:
@@ -281,6 +282,7 @@ class _Expander(Values):
         origin: Path = ("blocks", block.name, "layers")
         self.place(origin, (*out, "layers"))
         self.notes[(*out, "layers")] = inner
+        self.block_uses[(*out, "layers")] = (block.name, values)
         self.stack.append(block.name)
         try:
             env = {**self.vars, **values}

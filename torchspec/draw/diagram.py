@@ -10,7 +10,6 @@ skips, merges' other inputs) are marked ``skip``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +29,6 @@ _INFERRED = {
 _NOISE = {"inplace", "bias", "eps", "momentum", "batch_first", "affine", "track_running_stats"}
 _SHORT = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "groups": "g"}
 MAX_ARGS_CHARS = 34  # a box's argument line is cut here (the table of `torchspec check` has them all)
-_BLOCK_NOTE = re.compile(r"in block '([^']+)' used here")
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,7 @@ class _Walk:
         self.depth = depth
         self.batch_as_n = batch_as_n
         self.rows = {row.path: row for row in report.rows}
-        self.notes = report.spec.document.notes
+        self.block_uses = report.spec.document.block_uses
         self.diagram = Diagram(report.name)
 
     def shape(self, end: _End, index: tuple[int, ...] = ()) -> str:
@@ -126,10 +124,10 @@ class _Walk:
             if node.scope is None:
                 ends.append(self._leaf(node, reads, pos, frames))
             elif self.depth is not None and level + 1 > self.depth:
-                ends.append(self._collapsed(node, scope, reads, pos, frames))
+                ends.append(self._collapsed(node, reads, pos, frames))
             else:
                 inner = (*frames, node.path)
-                self.diagram.frames.append(Frame(node.path, self._title(node, scope), frames))
+                self.diagram.frames.append(Frame(node.path, self._title(node), frames))
                 end, read = reads[0] if reads else (given, None)
                 start = _End(end.box, end.out, end.batched, _skip(read, pos, False, given) if read else False)
                 if read is not None and read.index:  # an element of a tuple: sizes written out
@@ -152,7 +150,7 @@ class _Walk:
         return _End(node.path, row.out if row.out is not None else row.output, row.batched)
 
     def _collapsed(
-        self, node: Node, parent: Scope, reads: list[tuple[_End, Read]], pos: int, frames: tuple[str, ...]
+        self, node: Node, reads: list[tuple[_End, Read]], pos: int, frames: tuple[str, ...]
     ) -> _End:
         inside = [row for row in self.report.rows if row.path.startswith(node.path + ".")]
         labels = [_read_label(self.shape(end, read.index), read) for end, read in reads]
@@ -160,23 +158,19 @@ class _Walk:
         last = inside[-1]  # a container's output is its last layer's (rows are in walk order)
         end = _End(node.path, last.out if last.out is not None else last.output, last.batched)
         params = sum(row.params for row in inside)
-        block = self._block(node, parent) or "Sequential"
+        block = self._block(node) or "Sequential"
         lines = (node.path, f"{block} ({len(inside)} layers)", f"{params:,} params", f"→ {self.shape(end)}")
         self.diagram.boxes.append(Box(node.path, "block", lines, frames, "block"))
         return end
 
-    def _block(self, node: Node, parent: Scope) -> str | None:
-        """The block a container was written as (``type: bottleneck``), from the expansion's notes:
-        a container whose layers carry one more "in block" note than its parent's is a block use."""
+    def _block(self, node: Node) -> str | None:
+        """The block a container was written as (``type: bottleneck``), as the expansion recorded it."""
         assert node.scope is not None
-        own = self.notes.get(node.scope.data_path, ())
-        if len(own) <= len(self.notes.get(parent.data_path, ())):
-            return None
-        found = _BLOCK_NOTE.match(own[0].message)
-        return found.group(1) if found else None
+        use = self.block_uses.get(node.scope.data_path)
+        return use[0] if use else None
 
-    def _title(self, node: Node, parent: Scope) -> str:
-        block = self._block(node, parent)
+    def _title(self, node: Node) -> str:
+        block = self._block(node)
         return f"{node.path} · {block}" if block and block != node.name else node.path
 
 

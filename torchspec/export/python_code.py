@@ -31,8 +31,6 @@ from torchspec.layers.base import InlineLayer
 
 __all__ = ["Draft", "Drafter", "camel"]
 
-_NOTE = re.compile(r"^in block '(?P<name>[^']+)' used here(?: with (?P<args>.*))?$")
-
 
 def camel(name: str) -> str:
     """``encoder_block`` -> ``EncoderBlock``; a valid class name whatever the input."""
@@ -164,15 +162,8 @@ class Drafter:
 
     # -- containers ----------------------------------------------------------------------------
     def block_of(self, scope: Scope) -> tuple[str, dict[str, Any]] | None:
-        notes = self.report.spec.document.notes.get(scope.data_path) or ()
-        match = _NOTE.match(notes[0].message) if notes else None
-        if match is None:
-            return None
-        values: dict[str, Any] = {}
-        for part in re.split(r", (?=\w+=)", match["args"] or ""):
-            key, _, text = part.partition("=")
-            values[key] = {"true": True, "false": False}.get(text, _number(text))
-        return match["name"], values
+        use = self.report.spec.document.block_uses.get(scope.data_path)
+        return None if use is None else (use[0], dict(use[1]))
 
     def container(self, scope: Scope, top: bool = False) -> Any:
         """The expression that builds ``scope``: a generated class's instance, or nn.Sequential."""
@@ -246,15 +237,6 @@ class Drafter:
 
 def names_of(scope: Scope) -> set[str]:
     return {node.name for node in scope.nodes}
-
-
-def _number(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _tensor_init(row: LayerRow) -> str:
