@@ -9,15 +9,14 @@ there or not callable, or one that does not return an ``nn.Module`` is an :class
 from __future__ import annotations
 
 import importlib
-import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
 
 from torchspec.importing.errors import ImportFailure
+from torchspec.training.usercode import make_importable
 
 __all__ = ["load_factory", "parse_target"]
 
@@ -37,13 +36,6 @@ def parse_target(text: str) -> tuple[str, str]:
     return found["module"], found["factory"]
 
 
-def _working_directory_first() -> None:
-    """``python -m torchspec`` puts the working directory first on ``sys.path`` and the ``torchspec``
-    script does not: both look there first, so ``torchspec import mynet:Net`` finds ./mynet.py."""
-    here = os.getcwd()
-    sys.path[:] = [here, *(p for p in sys.path if p and os.path.abspath(p) != here)]
-
-
 def load_factory(
     target: str, kwargs: Mapping[str, Any] | None = None, say: Callable[[str], None] | None = None
 ) -> nn.Module:
@@ -51,7 +43,7 @@ def load_factory(
     module_name, factory_name = parse_target(target)
     if say is not None:
         say(f"importing {module_name} (as named on the command line) to call {factory_name}")
-    _working_directory_first()
+    make_importable()  # ./mynet.py is mynet, from the torchspec script as from python -m
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the module's own code may raise anything

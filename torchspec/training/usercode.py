@@ -35,6 +35,7 @@ __all__ = [
     "UserDataError",
     "import_folders",
     "load_python",
+    "make_importable",
     "refuse_without_consent",
 ]
 
@@ -160,7 +161,9 @@ def import_folders(base_dir: str | None) -> list[str]:
     return list(dict.fromkeys(os.path.abspath(f) for f in folders))
 
 
-def _make_importable(base_dir: str | None) -> None:
+def make_importable(base_dir: str | None = None) -> None:
+    """The working directory (then ``base_dir``) first on ``sys.path``, for the import of a module
+    the user named."""
     # `python -m` puts the working directory first on sys.path and the console script does not:
     # both get the same folders, in the same order, ahead of the rest.
     rest = [p for p in sys.path if p and os.path.abspath(p) not in import_folders(base_dir)]
@@ -175,7 +178,7 @@ def load_python(
     ``at`` is where the source is declared (train.data's line, or its --set argument); the module
     is looked for in :func:`import_folders` first (``base_dir``: the spec's folder)."""
     module_name, _, class_name = target.partition(":")
-    _make_importable(base_dir)
+    make_importable(base_dir)
     sys.stderr.write(f"importing {module_name} (from {_where(at)}) because --allow-code was given\n")
     sys.stderr.flush()
     try:
